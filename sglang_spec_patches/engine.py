@@ -1,0 +1,301 @@
+"""The engine: which fix applies to which SGLang source tree, and the patched text.
+
+A fix is a folder under ``patches/``: ``fix.json`` plus one unified diff per SGLang
+family. Whether a fix applies is decided by the source alone:
+
+* forward diff matches      -> ``applies``
+* reverse diff matches      -> ``already-fixed`` (baked, or patched by hand)
+* an upstream marker found  -> ``not-applicable`` (the release carries the fix)
+* target files absent       -> ``not-applicable`` (the release lacks the code)
+* anything else             -> ``declined`` (code we do not recognise: never touched)
+
+The version only decides which family's diff is tried first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from . import diffs
+
+APPLIES = "applies"
+ALREADY_FIXED = "already-fixed"
+NOT_APPLICABLE = "not-applicable"
+DECLINED = "declined"
+DISABLED = "disabled"
+STATES = (APPLIES, ALREADY_FIXED, NOT_APPLICABLE, DECLINED, DISABLED)
+
+_FIX_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_FAMILY_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\.diff$")
+_VERSION_LINE = re.compile(r"""^__version__\s*=\s*(?:version\s*=\s*)?['"]([^'"]+)['"]""", re.M)
+
+
+class FixDefinitionError(ValueError):
+    """A fix folder is malformed: bad JSON, a bad field, a bad diff file."""
+
+
+def default_patches_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    shipped = here / "patches"  # inside an installed wheel
+    return shipped if shipped.is_dir() else here.parent / "patches"  # source checkout
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    releases: SpecifierSet
+    diff_file: Path
+    patches: tuple[diffs.FilePatch, ...] | None  # None when the diff file is unusable
+    problem: str | None = None
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(p.path for p in self.patches or ())
+
+
+@dataclass(frozen=True)
+class Marker:
+    file: str
+    pattern: re.Pattern[str]
+    means: str
+
+
+@dataclass(frozen=True)
+class Fix:
+    id: str
+    title: str
+    upstream: dict
+    first_fixed: str
+    families: tuple[Family, ...]
+    markers: tuple[Marker, ...]
+    folder: Path
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for fam in self.families:
+            seen.update(dict.fromkeys(fam.paths))
+        seen.update(dict.fromkeys(m.file for m in self.markers))
+        return tuple(seen)
+
+
+def _need(meta: dict, key: str, kind: type, where: Path):
+    value = meta.get(key)
+    if not isinstance(value, kind):
+        raise FixDefinitionError(f"{where}: '{key}' must be a {kind.__name__}")
+    return value
+
+
+def load_fix(folder: Path) -> Fix:
+    """Read one fix folder. A broken diff file marks its family unusable, not the fix."""
+    meta_path = folder / "fix.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FixDefinitionError(f"{meta_path}: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise FixDefinitionError(f"{meta_path}: not a JSON object")
+    fix_id = _need(meta, "id", str, meta_path)
+    if not _FIX_ID.match(fix_id) or fix_id != folder.name:
+        raise FixDefinitionError(f"{meta_path}: id {fix_id!r} must match folder name")
+    families = []
+    for raw in _need(meta, "families", list, meta_path):
+        if not isinstance(raw, dict):
+            raise FixDefinitionError(f"{meta_path}: a family must be an object")
+        name = _need(raw, "name", str, meta_path)
+        diff_name = _need(raw, "diff", str, meta_path)
+        if not _FAMILY_FILE.match(diff_name):
+            raise FixDefinitionError(f"{meta_path}: diff name {diff_name!r} is not a plain file name")
+        try:
+            releases = SpecifierSet(_need(raw, "releases", str, meta_path), prereleases=True)
+        except InvalidSpecifier as exc:
+            raise FixDefinitionError(f"{meta_path}: family {name}: {exc}") from exc
+        diff_file = folder / diff_name
+        try:
+            if diff_file.is_symlink():
+                raise diffs.DiffError("diff file is a symbolic link")
+            patches, problem = diffs.parse(diff_file.read_text(encoding="utf-8")), None
+        except (OSError, UnicodeDecodeError, diffs.DiffError) as exc:
+            patches, problem = None, f"{diff_file.name}: {exc}"
+        families.append(Family(name, releases, diff_file, patches, problem))
+    markers = []
+    for raw in meta.get("upstream_markers", []):
+        try:
+            file = diffs.check_path(raw["file"])
+            markers.append(Marker(file, re.compile(raw["pattern"], re.M), raw["means"]))
+        except (KeyError, TypeError, re.error, diffs.DiffError) as exc:
+            raise FixDefinitionError(f"{meta_path}: bad upstream marker: {exc}") from exc
+    return Fix(
+        id=fix_id,
+        title=_need(meta, "title", str, meta_path),
+        upstream=_need(meta, "upstream", dict, meta_path),
+        first_fixed=_need(meta, "first_fixed", str, meta_path),
+        families=tuple(families),
+        markers=tuple(markers),
+        folder=folder,
+    )
+
+
+def load_fixes(patches_dir: Path | None = None) -> tuple[Fix, ...]:
+    patches_dir = patches_dir or default_patches_dir()
+    folders = sorted(p for p in patches_dir.iterdir() if (p / "fix.json").is_file())
+    return tuple(load_fix(p) for p in folders)
+
+
+class SourceTree:
+    """An SGLang source tree: the directory that contains the ``sglang`` package.
+
+    Reads are cached, so one plan sees one snapshot of every file it looked at.
+    """
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+        if not (self.root / "sglang").is_dir():
+            raise FileNotFoundError(f"{self.root} does not contain an 'sglang' package")
+        self._texts: dict[str, str | None] = {}
+
+    def read(self, relpath: str) -> str | None:
+        if relpath not in self._texts:
+            path = self.root / relpath
+            try:
+                with open(path, encoding="utf-8", newline="") as fh:
+                    self._texts[relpath] = fh.read()
+            except FileNotFoundError:
+                self._texts[relpath] = None
+        return self._texts[relpath]
+
+    def version(self) -> str | None:
+        """The release the source says it is: version files first, then dist-info."""
+        for rel in ("sglang/_version.py", "sglang/version.py"):
+            match = _VERSION_LINE.search(self.read(rel) or "")
+            if match:
+                return match[1]
+        for meta in sorted(self.root.glob("sglang-*.dist-info/METADATA")):
+            for line in meta.read_text(encoding="utf-8", errors="replace").splitlines():
+                if line.startswith("Version:"):
+                    return line.split(":", 1)[1].strip()
+        return None
+
+
+def parse_version(text: str | None) -> Version | None:
+    try:
+        return Version(text) if text else None
+    except InvalidVersion:
+        return None
+
+
+@dataclass
+class Decision:
+    fix: str
+    state: str
+    reason: str
+    family: str | None = None
+    files: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        return {
+            "fix": self.fix,
+            "state": self.state,
+            "reason": self.reason,
+            "family": self.family,
+            "files": list(self.files),
+        }
+
+
+def _families_in_order(fix: Fix, version: Version | None) -> list[Family]:
+    """Families whose releases contain the version first; the rest after, newest first."""
+    first = [f for f in fix.families if version is not None and version in f.releases]
+    rest = [f for f in reversed(fix.families) if f not in first]
+    return first + rest
+
+
+def _apply_all(tree_texts: dict[str, str], fam: Family, reverse: bool) -> dict[str, str]:
+    return {p.path: diffs.apply(tree_texts[p.path], p, reverse=reverse) for p in fam.patches}
+
+
+def decide(fix: Fix, tree: SourceTree, version: Version | None, disabled: Iterable[str] = ()) -> Decision:
+    if fix.id in set(disabled):
+        return Decision(fix.id, DISABLED, "switched off by SGLANG_SPEC_PATCHES_DISABLE")
+    tried = []
+    for fam in _families_in_order(fix, version):
+        if fam.patches is None:
+            tried.append(f"family {fam.name}: diff unusable ({fam.problem})")
+            continue
+        texts = {path: tree.read(path) for path in fam.paths}
+        missing = [p for p, t in texts.items() if t is None]
+        if missing:
+            tried.append(f"family {fam.name}: {', '.join(missing)} absent")
+            continue
+        try:
+            _apply_all(texts, fam, reverse=False)
+            return Decision(fix.id, APPLIES, f"family {fam.name} matches", fam.name, fam.paths)
+        except diffs.DoesNotApply as forward_error:
+            try:
+                _apply_all(texts, fam, reverse=True)
+                return Decision(fix.id, ALREADY_FIXED, f"family {fam.name} already in the source", fam.name, fam.paths)
+            except diffs.DoesNotApply:
+                tried.append(f"family {fam.name}: {forward_error}")
+    for marker in fix.markers:
+        text = tree.read(marker.file)
+        if text is not None and marker.pattern.search(text):
+            return Decision(fix.id, NOT_APPLICABLE, f"release carries the upstream fix: {marker.means}")
+    targets = [p for fam in fix.families for p in fam.paths]
+    if targets and all(tree.read(p) is None for p in targets):
+        return Decision(fix.id, NOT_APPLICABLE, f"release lacks the code ({', '.join(sorted(set(targets)))} absent)")
+    return Decision(fix.id, DECLINED, "source not recognised: " + "; ".join(tried))
+
+
+@dataclass
+class Plan:
+    """Every fix decided for one tree, and the final text of every file to change."""
+
+    root: Path
+    version: str | None
+    decisions: list[Decision]
+    texts: dict[str, str]  # relpath -> patched text, all applicable fixes composed
+
+    def decision(self, fix_id: str) -> Decision | None:
+        return next((d for d in self.decisions if d.fix == fix_id), None)
+
+    def fixes_for(self, relpath: str) -> list[str]:
+        return [d.fix for d in self.decisions if d.state == APPLIES and relpath in d.files]
+
+
+def plan(tree: SourceTree, fixes: Iterable[Fix] | None = None, disabled: Iterable[str] = (),
+         version: str | None = None) -> Plan:
+    """Decide every fix for one tree and compose the patched texts.
+
+    Fixes that touch one file are written to be independent; each is applied on top
+    of the previous one's output in catalog order. One that no longer matches there is
+    declined as a whole, so a fix is never half applied.
+    """
+    fixes = tuple(load_fixes() if fixes is None else fixes)
+    version = version or tree.version()
+    parsed = parse_version(version)
+    disabled = set(disabled)
+    decisions = [decide(fix, tree, parsed, disabled) for fix in fixes]
+    texts: dict[str, str] = {}
+    for fix, decision in zip(fixes, decisions):
+        if decision.state != APPLIES:
+            continue
+        fam = next(f for f in fix.families if f.name == decision.family)
+        try:
+            new = {p.path: diffs.apply(texts.get(p.path, tree.read(p.path)), p) for p in fam.patches}
+        except diffs.DoesNotApply as exc:
+            others = ", ".join(d.fix for d in decisions if d.state == APPLIES and d is not decision
+                               and set(d.files) & set(decision.files) and d.fix < fix.id)
+            decision.state, decision.reason = DECLINED, f"does not compose with {others}: {exc}"
+            continue
+        texts.update(new)
+    return Plan(tree.root, version, decisions, texts)
+
+
+def module_name(relpath: str) -> str:
+    return relpath[: -len(".py")].replace("/", ".").removesuffix(".__init__")

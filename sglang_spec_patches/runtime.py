@@ -1,0 +1,112 @@
+"""Per-process state: settings from the environment, the plan, and what happened.
+
+Everything a process did is kept in ``RECORD`` (see ``report()``), and, when
+``SGLANG_SPEC_PATCHES_LOG_DIR`` is set, written there as one JSON line per process
+(rewritten atomically as events arrive, so a worker killed later still leaves it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MODE_ENV = "SGLANG_SPEC_PATCHES"
+DISABLE_ENV = "SGLANG_SPEC_PATCHES_DISABLE"
+LOG_DIR_ENV = "SGLANG_SPEC_PATCHES_LOG_DIR"
+MODES = ("off", "on", "strict")
+
+
+class StrictModeError(ImportError):
+    """Raised only in strict mode, when a fix is declined or cannot be applied."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: str
+    disabled: frozenset[str]
+    log_dir: str | None
+
+    @classmethod
+    def from_env(cls, environ=os.environ) -> "Settings":
+        mode = environ.get(MODE_ENV, "on").strip().lower() or "on"
+        if mode in ("0", "false", "no"):
+            mode = "off"
+        if mode not in MODES:
+            warn(f"{MODE_ENV}={mode!r} is not one of {', '.join(MODES)}; using 'on'")
+            mode = "on"
+        disabled = frozenset(x.strip() for x in environ.get(DISABLE_ENV, "").split(",") if x.strip())
+        return cls(mode, disabled, environ.get(LOG_DIR_ENV) or None)
+
+
+def warn(message: str) -> None:
+    """One line on stderr: the shim never raises into SGLang outside strict mode."""
+    try:
+        sys.stderr.write(f"sglang-spec-patches [pid {os.getpid()}]: {message}\n")
+    except Exception:  # a closed stderr must not break an import
+        pass
+
+
+LOCK = threading.RLock()
+RECORD: dict = {
+    "pid": os.getpid(),
+    "argv": list(sys.argv) if hasattr(sys, "argv") else [],
+    "started": time.time(),
+    "mode": None,
+    "sglang_root": None,
+    "sglang_version": None,
+    "fixes": [],
+    "modules": {},  # module name -> {"how": "import-hook" | "live", "fixes": [...], ...}
+    "problems": [],
+}
+
+
+def record_plan(plan, settings: Settings) -> None:
+    with LOCK:
+        RECORD.update(
+            mode=settings.mode,
+            sglang_root=str(plan.root),
+            sglang_version=plan.version,
+            fixes=[d.as_dict() for d in plan.decisions],
+        )
+    flush(settings)
+
+
+def record_module(name: str, entry: dict, settings: Settings) -> None:
+    with LOCK:
+        RECORD["modules"][name] = entry
+    flush(settings)
+
+
+def record_problem(message: str, settings: Settings) -> None:
+    with LOCK:
+        RECORD["problems"].append(message)
+    warn(message)
+    flush(settings)
+
+
+def flush(settings: Settings) -> None:
+    if not settings.log_dir:
+        return
+    try:
+        folder = Path(settings.log_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        with LOCK:
+            RECORD["pid"] = os.getpid()
+            line = json.dumps(RECORD, sort_keys=True)
+        target = folder / f"process-{os.getpid()}.jsonl"
+        tmp = target.with_suffix(f".tmp{threading.get_ident()}")
+        tmp.write_text(line + "\n", encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        warn(f"cannot write the log to {settings.log_dir}: {exc}")
+
+
+def report() -> dict:
+    """A copy of what this process decided and patched."""
+    with LOCK:
+        return json.loads(json.dumps(RECORD))
