@@ -76,6 +76,7 @@ class Fix:
     families: tuple[Family, ...]
     markers: tuple[Marker, ...]
     folder: Path
+    problem: str | None = None  # the folder is unusable: the fix is declined, never applied
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -144,9 +145,17 @@ def load_fix(folder: Path) -> Fix:
 
 
 def load_fixes(patches_dir: Path | None = None) -> tuple[Fix, ...]:
+    """Every fix folder, in name order. A malformed folder becomes a fix that is
+    always declined (with the reason), so one bad file cannot hide the others."""
     patches_dir = patches_dir or default_patches_dir()
     folders = sorted(p for p in patches_dir.iterdir() if (p / "fix.json").is_file())
-    return tuple(load_fix(p) for p in folders)
+    fixes = []
+    for folder in folders:
+        try:
+            fixes.append(load_fix(folder))
+        except FixDefinitionError as exc:
+            fixes.append(Fix(folder.name, "", {}, "", (), (), folder, problem=str(exc)))
+    return tuple(fixes)
 
 
 class SourceTree:
@@ -223,6 +232,8 @@ def _apply_all(tree_texts: dict[str, str], fam: Family, reverse: bool) -> dict[s
 def decide(fix: Fix, tree: SourceTree, version: Version | None, disabled: Iterable[str] = ()) -> Decision:
     if fix.id in set(disabled):
         return Decision(fix.id, DISABLED, "switched off by SGLANG_SPEC_PATCHES_DISABLE")
+    if fix.problem:
+        return Decision(fix.id, DECLINED, f"fix definition unusable: {fix.problem}")
     tried = []
     for fam in _families_in_order(fix, version):
         if fam.patches is None:

@@ -1,0 +1,135 @@
+"""The shim reaches every SGLang process with no explicit import, through the wheel's
+.pth file: a plain ``python -c`` and a ``multiprocessing`` spawn child (how SGLang starts
+its schedulers) import the real module already fixed. ``off`` and per-fix disable work,
+and a module imported before the hook is fixed per function.
+
+Runs in the CPU SGLang environment (real torch/triton, stand-ins for GPU-only packages).
+"""
+
+import json
+import textwrap
+
+import pytest
+
+from sglang_releases import run_in_release, unpack
+
+pytestmark = pytest.mark.slow
+
+RELEASE = "0.5.2"  # affected by F1-F4
+MODULE = "sglang.srt.speculative.eagle_draft_cuda_graph_runner"
+FIXED_LINE = "self.positions.zero_()"
+
+PROBE = textwrap.dedent(
+    f"""
+    import inspect, json, sys
+    import {MODULE} as m
+    src = inspect.getsource(m.EAGLEDraftCudaGraphRunner.replay)
+    rep = sys.modules["sglang_spec_patches"].report() if "sglang_spec_patches" in sys.modules else None
+    print(json.dumps({{"patched": {FIXED_LINE!r} in src,
+                      "shim_loaded": "sglang_spec_patches" in sys.modules,
+                      "report": rep}}))
+    """
+)
+
+
+def last_json(proc):
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def states(report):
+    return {f["fix"]: f["state"] for f in report["fixes"]}
+
+
+def test_plain_subprocess_gets_the_fix_without_importing_the_shim(cpu_env):
+    out = last_json(run_in_release(RELEASE, PROBE))
+    assert out["shim_loaded"], "the .pth did not arm the hook"
+    assert out["patched"]
+    assert states(out["report"])["draft-padding-positions"] == "applies"
+    assert out["report"]["modules"][MODULE]["how"] == "import-hook"
+
+
+def test_spawned_child_gets_the_fix_and_logs_it(cpu_env, tmp_path):
+    code = textwrap.dedent(
+        f"""
+        import json, multiprocessing as mp
+
+        def child(q):
+            import inspect
+            import {MODULE} as m
+            q.put({FIXED_LINE!r} in inspect.getsource(m.EAGLEDraftCudaGraphRunner.replay))
+
+        if __name__ == "__main__":
+            ctx = mp.get_context("spawn")
+            q = ctx.Queue()
+            p = ctx.Process(target=child, args=(q,))
+            p.start(); got = q.get(timeout=300); p.join()
+            print(json.dumps({{"child_patched": got, "child_pid": p.pid}}))
+        """
+    )
+    script = tmp_path / "spawn_probe.py"
+    script.write_text(code)
+    log_dir = tmp_path / "log"
+    out = last_json(run_in_release(RELEASE, f"exec(open({str(script)!r}).read())",
+                                   env={"SGLANG_SPEC_PATCHES_LOG_DIR": str(log_dir)}))
+    assert out["child_patched"]
+    lines = (log_dir / f"process-{out['child_pid']}.jsonl").read_text().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert states(record)["draft-padding-positions"] == "applies"
+    assert MODULE in record["modules"]
+
+
+def test_off_leaves_sglang_untouched(cpu_env):
+    out = last_json(run_in_release(RELEASE, PROBE, env={"SGLANG_SPEC_PATCHES": "off"}))
+    assert not out["patched"]
+
+
+def test_per_fix_disable(cpu_env):
+    out = last_json(run_in_release(RELEASE, PROBE, env={"SGLANG_SPEC_PATCHES_DISABLE": "draft-padding-positions"}))
+    assert not out["patched"]
+    fixes = states(out["report"])
+    assert fixes["draft-padding-positions"] == "disabled"
+    assert fixes["spec-disable-padding"] == "applies"  # the others still apply
+
+
+def test_module_imported_before_the_hook_is_patched_per_function(cpu_env):
+    code = textwrap.dedent(
+        f"""
+        import inspect, json, os, sys
+        import {MODULE} as m
+        before = {FIXED_LINE!r} in inspect.getsource(m.EAGLEDraftCudaGraphRunner.replay)
+        os.environ["SGLANG_SPEC_PATCHES"] = "on"
+        import sglang_spec_patches
+        sglang_spec_patches.activate()
+        fn = m.EAGLEDraftCudaGraphRunner.replay
+        print(json.dumps({{"before": before,
+                          "after": {FIXED_LINE!r} in inspect.getsource(fn),
+                          "code_has_zero": "zero_" in fn.__code__.co_names and "positions" in fn.__code__.co_names,
+                          "entry": sglang_spec_patches.report()["modules"][{MODULE!r}]}}))
+        """
+    )
+    out = last_json(run_in_release(RELEASE, code, env={"SGLANG_SPEC_PATCHES": "off"}))
+    assert not out["before"]
+    assert out["after"] and out["code_has_zero"]
+    assert out["entry"]["how"] == "live"
+    assert out["entry"]["functions"] == ["EAGLEDraftCudaGraphRunner.replay"]
+    assert out["entry"]["missed"] == []
+
+
+def test_no_bytecode_under_sglangs_cache_name_and_stale_pyc_ignored(cpu_env, tmp_path):
+    import py_compile
+    import shutil
+
+    tree = tmp_path / "tree"
+    shutil.copytree(unpack(RELEASE), tree)
+    target = tree / "sglang/srt/speculative/eagle_draft_cuda_graph_runner.py"
+    # A stale, unpatched .pyc as an earlier unpatched run would have left it.
+    stale = py_compile.compile(str(target), doraise=True)
+    stale_bytes = open(stale, "rb").read()
+    out = last_json(run_in_release(tree, PROBE))
+    assert out["patched"]
+    assert open(stale, "rb").read() == stale_bytes  # never rewritten with patched code
+    assert [p.name for p in target.parent.joinpath("__pycache__").glob("eagle_draft_cuda_graph_runner.*")] == [
+        stale.rsplit("/", 1)[1]
+    ]
