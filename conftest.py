@@ -1,5 +1,39 @@
-# Makes the shared test helpers in tests/ importable from the fix folders' own tests.
+# Shared fixtures; also makes tests/ helpers importable from the fix folders' own tests.
+import os
+import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent / "tests"))
+import pytest
+
+REPO = Path(__file__).resolve().parent
+sys.path.insert(0, str(REPO / "tests"))
+
+import sglang_releases  # noqa: E402
+
+
+def _need_env_or_skip(reason: str):
+    # In CI the environment is built by .ci/run: its absence is a failure, not a skip.
+    if os.environ.get("CI") or os.environ.get("SGLANG_SPEC_PATCHES_REQUIRE_CPU_ENV"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def cpu_env(tmp_path_factory):
+    """The CPU SGLang environment with this checkout's wheel installed, as a user would.
+
+    Real torch (CPU), real triton, SGLang's pure-Python deps and the named stand-ins
+    for GPU-only packages (tests/standins). SGLang itself comes from PYTHONPATH per test.
+    """
+    python = sglang_releases.cpu_env_python()
+    if python is None:
+        _need_env_or_skip("CPU SGLang environment not built: run `ci/make-cpu-env.sh` first")
+    wheel_dir = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheel_dir), str(REPO)],
+                   check=True)
+    (wheel,) = wheel_dir.glob("sglang_spec_patches-*.whl")
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)],
+                   check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "packaging", "unipatch>=1.0.1,<2"], check=True)
+    return python

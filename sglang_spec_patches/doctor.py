@@ -1,0 +1,197 @@
+"""``sglang-spec-patches doctor``: which crash risks remain for *these* flags on *this* SGLang.
+
+It reads SGLang server flags (SGLang style ``--attention-backend`` or slime style
+``--sglang-attention-backend``), or the server args of a running SGLang, plans the fixes
+for the installed SGLang, and says in plain words what is still exposed. Every finding
+names the fix or the flag that removes it. Exit code 1 when a risk is unmitigated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import engine, runtime
+
+# Fix states under which a fix's bug is gone on this install.
+_SAFE = (engine.ALREADY_FIXED, engine.NOT_APPLICABLE)
+
+
+@dataclass
+class Finding:
+    risk: bool  # False: information only
+    fix: str | None
+    message: str
+    remedy: str
+
+    def as_dict(self) -> dict:
+        return {"risk": self.risk, "fix": self.fix, "message": self.message, "remedy": self.remedy}
+
+
+def _int_list(text: str) -> list[int]:
+    return [int(x) for x in text.replace(",", " ").split()]
+
+
+def parse_flags(argv: list[str]) -> dict:
+    """The server flags that matter here; everything else is ignored."""
+    norm = []
+    for arg in argv:
+        if arg.startswith("--sglang-"):
+            arg = "--" + arg[len("--sglang-"):]
+        norm.append(arg)
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--speculative-algorithm")
+    p.add_argument("--speculative-eagle-topk", type=int)
+    p.add_argument("--speculative-num-steps", type=int)
+    p.add_argument("--speculative-num-draft-tokens", type=int)
+    p.add_argument("--speculative-draft-model-path")
+    p.add_argument("--model-path")
+    p.add_argument("--attention-backend")
+    p.add_argument("--cuda-graph-bs", nargs="+")
+    p.add_argument("--cuda-graph-max-bs", type=int)
+    p.add_argument("--context-length", type=int)
+    p.add_argument("--disable-cuda-graph", action="store_true")
+    p.add_argument("--disable-cuda-graph-padding", action="store_true")
+    p.add_argument("--enable-dp-attention", action="store_true")
+    args, _unknown = p.parse_known_args(norm)
+    flags = vars(args)
+    if flags["cuda_graph_bs"]:
+        flags["cuda_graph_bs"] = _int_list(" ".join(flags["cuda_graph_bs"]))
+    return flags
+
+
+def server_flags(url: str) -> dict:
+    """Server args of a running SGLang (``/get_server_info``)."""
+    with urllib.request.urlopen(url.rstrip("/") + "/get_server_info", timeout=10) as resp:
+        info = json.load(resp)
+    keys = parse_flags([]).keys()
+    return {k: info.get(k) for k in keys}
+
+
+def _draft_context(path: str | None) -> int | None:
+    if not path or not Path(path, "config.json").is_file():
+        return None
+    cfg = json.loads(Path(path, "config.json").read_text())
+    text_cfg = cfg.get("text_config", cfg)
+    return text_cfg.get("max_position_embeddings")
+
+
+def _pads(flags: dict) -> str | None:
+    """Why the CUDA-graph runners will pad batches, or None if they never do."""
+    if flags["disable_cuda_graph"]:
+        return None
+    if flags["enable_dp_attention"]:
+        return "DP attention pads the local batch to the global maximum"
+    bs = flags["cuda_graph_bs"]
+    if bs:
+        top = max(bs)
+        missing = sorted(set(range(1, top + 1)) - set(bs))
+        if missing:
+            return f"--cuda-graph-bs {' '.join(map(str, bs))} leaves sizes such as {missing[:5]} to pad"
+        return "the draft-extend runner pads the token dimension as accepted lengths vary"
+    if flags["disable_cuda_graph_padding"]:
+        return "the draft-extend runner pads the token dimension as accepted lengths vary"
+    return "the default capture list is sparse (e.g. 9, 11, 13 pad up)"
+
+
+def diagnose(flags: dict, plan: engine.Plan, settings: runtime.Settings, activation: dict) -> list[Finding]:
+    states = {d.fix: d.state for d in plan.decisions}
+    findings: list[Finding] = []
+    spec = (flags.get("speculative_algorithm") or "").upper()
+    if not spec:
+        findings.append(Finding(False, None, "no speculative decoding: none of these bugs can trigger", "-"))
+        return findings
+
+    def covered(fix_id: str) -> bool:
+        state = states.get(fix_id)
+        if state in _SAFE:
+            return True
+        return state == engine.APPLIES and settings.mode != "off" and bool(activation.get("reaches_workers"))
+
+    def risk(fix_id: str, message: str, flag_remedy: str) -> None:
+        if covered(fix_id):
+            return
+        state = states.get(fix_id, "unknown")
+        if state == engine.DISABLED:
+            how = f"remove {fix_id} from SGLANG_SPEC_PATCHES_DISABLE"
+        elif state == engine.DECLINED:
+            how = f"fix {fix_id} was declined (unrecognised SGLang code); {flag_remedy}"
+        elif settings.mode == "off":
+            how = "unset SGLANG_SPEC_PATCHES=off"
+        elif state == engine.APPLIES:
+            how = "install the wheel into the image's site-packages so its .pth runs in every process"
+        else:
+            how = flag_remedy
+        findings.append(Finding(True, fix_id, f"{message} [fix {fix_id}: {state}]", how))
+
+    backend = (flags.get("attention_backend") or "").lower()
+    flashinfer = backend in ("", "flashinfer")  # unset: FlashInfer is a common default
+    on = " (attention backend unset: may be FlashInfer)" if not backend else ""
+    topk = flags.get("speculative_eagle_topk") or 1
+    pads = _pads(flags)
+
+    if pads and flashinfer:
+        risk("draft-padding-positions",
+             f"draft CUDA-graph padding with FlashInfer{on}: {pads}; stale positions grow kv_indptr (#9888, #9521)",
+             "use --attention-backend fa3/triton, or --disable-cuda-graph")
+        risk("verify-mask-padding",
+             f"verify CUDA-graph padding with FlashInfer{on}: the tree mask is shorter than FlashInfer reads (#9481)",
+             "use --attention-backend fa3/triton, or --disable-cuda-graph")
+    if pads:
+        risk("draft-padding-buffers",
+             f"padded draft slots keep stale topk_p/topk_index/hidden_states ({pads})",
+             "--disable-cuda-graph")
+    if topk > 1 and flashinfer and not flags["disable_cuda_graph"]:
+        risk("draft-kv-indices-topk",
+             f"--speculative-eagle-topk {topk} with FlashInfer{on}: the draft kv_indices CUDA-graph buffer "
+             "lacks the topk factor and the kernel writes past it",
+             "--speculative-eagle-topk 1, or another attention backend")
+    if flags["disable_cuda_graph_padding"]:
+        risk("spec-disable-padding",
+             "--disable-cuda-graph-padding with speculative decoding keeps the sparse capture list: "
+             "uncaptured batch sizes run without CUDA graphs",
+             "list every batch size in --cuda-graph-bs")
+    draft_ctx = _draft_context(flags.get("speculative_draft_model_path"))
+    target_ctx = flags.get("context_length") or _draft_context(flags.get("model_path"))
+    if draft_ctx and target_ctx and draft_ctx < target_ctx:
+        risk("draft-context-length",
+             f"draft model context {draft_ctx} is shorter than the target's {target_ctx}: "
+             "its rotary cache is overrun",
+             f"--context-length {draft_ctx}")
+    for d in plan.decisions:
+        if d.state == engine.DISABLED and not any(f.fix == d.fix for f in findings):
+            findings.append(Finding(False, d.fix, f"fix {d.fix} is disabled", f"remove it from SGLANG_SPEC_PATCHES_DISABLE"))
+    if not activation.get("reaches_workers"):
+        findings.append(Finding(
+            any(f.risk for f in findings) or any(s == engine.APPLIES for s in states.values()), None,
+            f"the hook cannot reach SGLang's spawned schedulers here: {activation.get('why')}",
+            "pip install the wheel into the image (its .pth runs in every process)"))
+    if not findings:
+        findings.append(Finding(False, None, "no remaining risk found for these flags", "-"))
+    return findings
+
+
+def activation_state(tree: engine.SourceTree, pth_dirs: list[str]) -> dict:
+    plugin = "sglang.srt.plugins" in (tree.read("sglang/srt/plugins/__init__.py") or "")
+    if pth_dirs:
+        return {"reaches_workers": True, "why": ".pth installed", "plugin": plugin}
+    if plugin:
+        return {"reaches_workers": True, "why": "no .pth; the sglang.srt.plugins entry point is loaded by "
+                "the engine and scheduler processes", "plugin": plugin}
+    return {"reaches_workers": False, "plugin": plugin,
+            "why": "no sglang_spec_patches.pth in site-packages and this release has no plugin support "
+                   "(< 0.5.11), so only processes that import sglang_spec_patches themselves are fixed"}
+
+
+def format_findings(findings: list[Finding]) -> str:
+    lines = []
+    for f in findings:
+        tag = "RISK" if f.risk else "ok  " if f.fix is None and f.remedy == "-" else "note"
+        lines.append(f"{tag}  {f.message}")
+        if f.remedy != "-":
+            lines.append(f"      -> {f.remedy}")
+    return "\n".join(lines)

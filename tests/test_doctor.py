@@ -1,0 +1,84 @@
+"""doctor: the risks that remain for given flags on a real SGLang release, and what removes them."""
+
+import json
+
+import pytest
+
+from sglang_releases import unpack
+from sglang_spec_patches import doctor, engine, runtime
+
+ON = runtime.Settings("on", frozenset(), None)
+REACHES = {"reaches_workers": True, "why": ".pth installed", "plugin": False}
+EAGLE = ["--speculative-algorithm", "EAGLE", "--speculative-num-steps", "3",
+         "--speculative-num-draft-tokens", "4"]
+
+
+def run(release, argv, settings=ON, activation=REACHES):
+    plan = engine.plan(engine.SourceTree(unpack(release)), disabled=settings.disabled)
+    return doctor.diagnose(doctor.parse_flags(argv), plan, settings, activation)
+
+
+def risky(findings):
+    return {f.fix for f in findings if f.risk}
+
+
+def test_slime_style_flags_are_read():
+    flags = doctor.parse_flags(["--sglang-attention-backend", "flashinfer", "--sglang-cuda-graph-bs", "1", "2", "4",
+                                "--sglang-speculative-eagle-topk", "4", "--rollout-batch-size", "32"])
+    assert flags["attention_backend"] == "flashinfer"
+    assert flags["cuda_graph_bs"] == [1, 2, 4]
+    assert flags["speculative_eagle_topk"] == 4
+
+
+def test_affected_release_with_the_shim_has_no_risk_left():
+    findings = run("0.5.2", EAGLE + ["--attention-backend", "flashinfer", "--cuda-graph-bs", "1", "2", "4", "8",
+                                     "--speculative-eagle-topk", "4"])
+    assert risky(findings) == set()
+
+
+def test_shim_off_leaves_every_padding_risk_named_with_its_fix():
+    findings = run("0.5.2", EAGLE + ["--attention-backend", "flashinfer", "--cuda-graph-bs", "1", "2", "4", "8",
+                                     "--speculative-eagle-topk", "4"],
+                   settings=runtime.Settings("off", frozenset(), None))
+    assert risky(findings) == {"draft-padding-positions", "verify-mask-padding", "draft-padding-buffers",
+                               "draft-kv-indices-topk"}
+    assert all("SGLANG_SPEC_PATCHES=off" in f.remedy for f in findings if f.risk)
+
+
+def test_disabled_fix_is_a_risk_and_says_how_to_enable_it():
+    settings = runtime.Settings("on", frozenset({"draft-kv-indices-topk"}), None)
+    findings = run("0.5.9", EAGLE + ["--attention-backend", "flashinfer", "--speculative-eagle-topk", "4"], settings)
+    (f,) = [f for f in findings if f.risk]
+    assert f.fix == "draft-kv-indices-topk" and "SGLANG_SPEC_PATCHES_DISABLE" in f.remedy
+
+
+def test_fixed_release_needs_nothing():
+    findings = run("0.5.13", EAGLE + ["--attention-backend", "flashinfer", "--speculative-eagle-topk", "4",
+                                      "--cuda-graph-bs", "1", "2", "4"], settings=runtime.Settings("off", frozenset(), None))
+    assert risky(findings) == set()
+
+
+def test_shorter_draft_context_is_found(tmp_path):
+    draft = tmp_path / "draft"
+    draft.mkdir()
+    (draft / "config.json").write_text(json.dumps({"max_position_embeddings": 2048}))
+    argv = EAGLE + ["--speculative-draft-model-path", str(draft), "--context-length", "8192",
+                    "--attention-backend", "fa3"]
+    assert "draft-context-length" in risky(run("0.5.2", argv, settings=runtime.Settings("off", frozenset(), None)))
+    assert "draft-context-length" not in risky(run("0.5.2", argv))
+
+
+def test_hook_that_cannot_reach_the_schedulers_is_a_risk():
+    activation = doctor.activation_state(engine.SourceTree(unpack("0.5.2")), pth_dirs=[])
+    findings = run("0.5.2", EAGLE + ["--attention-backend", "flashinfer"], activation=activation)
+    assert "draft-padding-positions" in risky(findings)
+    assert any(f.risk and f.fix is None and "spawned schedulers" in f.message for f in findings)
+
+
+@pytest.mark.parametrize("release, plugin", [("0.5.9", False), ("0.5.12.post1", True)])
+def test_plugin_support_is_read_from_the_source(release, plugin):
+    assert doctor.activation_state(engine.SourceTree(unpack(release)), pth_dirs=[])["reaches_workers"] is plugin
+
+
+def test_no_speculative_decoding_no_risk():
+    assert risky(run("0.5.2", ["--attention-backend", "flashinfer"], settings=runtime.Settings("off", frozenset(), None))) == set()
