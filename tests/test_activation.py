@@ -50,29 +50,32 @@ def test_plain_subprocess_gets_the_fix_without_importing_the_shim(cpu_env):
 
 
 def test_spawned_child_gets_the_fix_and_logs_it(cpu_env, tmp_path):
-    code = textwrap.dedent(
+    # The child's target lives in a module so spawn can pickle it by reference.
+    (tmp_path / "spawn_probe_child.py").write_text(textwrap.dedent(
         f"""
-        import json, multiprocessing as mp
-
         def child(q):
             import inspect
             import {MODULE} as m
             q.put({FIXED_LINE!r} in inspect.getsource(m.EAGLEDraftCudaGraphRunner.replay))
-
-        if __name__ == "__main__":
-            ctx = mp.get_context("spawn")
-            q = ctx.Queue()
-            p = ctx.Process(target=child, args=(q,))
-            p.start(); got = q.get(timeout=300); p.join()
-            print(json.dumps({{"child_patched": got, "child_pid": p.pid}}))
+        """
+    ))
+    code = textwrap.dedent(
+        """
+        import json, multiprocessing as mp, sys
+        from spawn_probe_child import child
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        p = ctx.Process(target=child, args=(q,))
+        p.start(); got = q.get(timeout=300); p.join()
+        print(json.dumps({"child_patched": got, "child_pid": p.pid,
+                          "parent_imported_sglang": "sglang.srt" in " ".join(sys.modules)}))
         """
     )
-    script = tmp_path / "spawn_probe.py"
-    script.write_text(code)
     log_dir = tmp_path / "log"
-    out = last_json(run_in_release(RELEASE, f"exec(open({str(script)!r}).read())",
-                                   env={"SGLANG_SPEC_PATCHES_LOG_DIR": str(log_dir)}))
+    out = last_json(run_in_release(RELEASE, code, env={"SGLANG_SPEC_PATCHES_LOG_DIR": str(log_dir),
+                                                       "PYTHONPATH": str(tmp_path)}))
     assert out["child_patched"]
+    assert not out["parent_imported_sglang"]  # the parent never touched SGLang: the child did it alone
     lines = (log_dir / f"process-{out['child_pid']}.jsonl").read_text().splitlines()
     assert len(lines) == 1
     record = json.loads(lines[0])
@@ -133,3 +136,26 @@ def test_no_bytecode_under_sglangs_cache_name_and_stale_pyc_ignored(cpu_env, tmp
     assert [p.name for p in target.parent.joinpath("__pycache__").glob("eagle_draft_cuda_graph_runner.*")] == [
         stale.rsplit("/", 1)[1]
     ]
+
+
+def test_sglang_plugin_entry_point_fixes_an_already_imported_module(cpu_env):
+    """SGLang >= 0.5.11 loads `sglang.srt.plugins` entry points in its own processes, after
+    many modules are imported: our plugin fixes them per function."""
+    module = "sglang.srt.layers.attention.flashinfer_backend"
+    code = textwrap.dedent(
+        f"""
+        import inspect, json, os, sys
+        import {module} as m
+        before = "self.topk" in inspect.getsource(m.FlashInferMultiStepDraftBackend.init_cuda_graph_state)
+        os.environ["SGLANG_SPEC_PATCHES"] = "on"
+        from sglang.srt.plugins import load_plugins
+        load_plugins()
+        fn = m.FlashInferMultiStepDraftBackend.init_cuda_graph_state
+        print(json.dumps({{"before": before, "after": "self.topk" in inspect.getsource(fn),
+                          "entry": sys.modules["sglang_spec_patches"].report()["modules"].get({module!r})}}))
+        """
+    )
+    out = last_json(run_in_release("0.5.12.post1", code, env={"SGLANG_SPEC_PATCHES": "off"}))
+    assert not out["before"] and out["after"]
+    assert out["entry"]["how"] == "live" and out["entry"]["fixes"] == ["draft-kv-indices-topk"]
+    assert "FlashInferMultiStepDraftBackend.init_cuda_graph_state" in out["entry"]["functions"]

@@ -7,8 +7,9 @@ multi-step draft wrapper's CUDA-graph state and replay metadata code, the Triton
 ``EagleDraftInput``. Stand-ins, named as such below: the captured CUDA graph (it only
 does to the input buffers what the captured ``EAGLEWorker.draft_forward`` does:
 advance ``positions`` in place, steps-1 times), the per-step FlashInfer decode backends
-(they record what FlashInfer would be told to read), the model runner / server args
-objects, and CUDA placement (``cuda_on_cpu``).
+(they record what FlashInfer would be told to read), the model runner object (its
+server args are the release's real ServerArgs with their defaults), and CUDA
+placement (``cuda_on_cpu``).
 
 Scenario (from the dossier): topk 1, 3 steps, captured batch sizes [1, 2, 4, 8],
 max context 64; one batch of 8 long requests, then a steady batch of 5 (padded to 8).
@@ -20,6 +21,7 @@ Per replay it prints one JSON line: how far the last step's ``kv_indptr`` claims
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import types
@@ -29,6 +31,7 @@ from cuda_on_cpu import CudaOnCpu
 
 from sglang.srt.layers.attention import flashinfer_backend
 from sglang.srt.model_executor.forward_batch_info import ForwardBatch, ForwardMode
+from sglang.srt.server_args import ServerArgs
 from sglang.srt.speculative import eagle_draft_cuda_graph_runner as runner_mod
 
 SENTINEL = -1
@@ -95,8 +98,8 @@ def make_runner(topk, steps, capture_bs, max_context, pool_size):
     backend.max_context_len = max_context
     backend.pool_len = pool_len
 
-    server_args = StandInArgs(cuda_graph_bs=list(capture_bs), speculative_eagle_topk=topk,
-                              speculative_num_steps=steps, speculative_algorithm="EAGLE")
+    server_args = server_args_with_defaults(cuda_graph_bs=list(capture_bs), speculative_eagle_topk=topk,
+                                            speculative_num_steps=steps, speculative_algorithm="EAGLE")
     model_runner = types.SimpleNamespace(
         server_args=server_args, draft_attn_backend=backend, dp_size=1, tp_size=1,
         model_config=types.SimpleNamespace(is_encoder_decoder=False, hidden_size=16),
@@ -117,11 +120,21 @@ def make_runner(topk, steps, capture_bs, max_context, pool_size):
     return Runner(types.SimpleNamespace(model_runner=model_runner)), backend, model_runner
 
 
-class StandInArgs(types.SimpleNamespace):
-    """Stand-in for ServerArgs: the given fields, and False for any other flag."""
-
-    def __getattr__(self, name):
-        return False
+def server_args_with_defaults(**overrides):
+    """The release's real ServerArgs with its declared defaults; __post_init__ is skipped
+    because it probes the GPU and the model."""
+    args = object.__new__(ServerArgs)
+    for f in dataclasses.fields(ServerArgs):
+        if f.default is not dataclasses.MISSING:
+            value = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+        else:
+            value = None
+        setattr(args, f.name, value)
+    for name, value in overrides.items():
+        setattr(args, name, value)
+    return args
 
 
 def replay_once(runner, backend, model_runner, seq_lens, topk):
