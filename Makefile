@@ -8,7 +8,7 @@ RELEASE ?= 0.5.2
 export SGLANG_SPEC_PATCHES_CPU_ENV := $(CPU_ENV)
 export SGLANG_SPEC_PATCHES_CACHE := $(CACHE)
 
-.PHONY: demo test cpu-env dev bench matrix
+.PHONY: demo test cpu-env shim-in-env dev bench matrix
 
 $(VENV)/.installed: pyproject.toml setup.py
 	$(PY) -m venv $(VENV)
@@ -21,9 +21,12 @@ dev: $(VENV)/.installed
 cpu-env:
 	bash ci/make-cpu-env.sh $(CPU_ENV)
 
+shim-in-env: cpu-env
+	bash ci/install-shim.sh $(CPU_ENV)
+
 # Main job: fetch a known-affected SGLang release from PyPI, show what each fix does
 # to it, and reproduce the draft CUDA-graph padding bug (#9888) on CPU, unpatched vs patched.
-demo: dev cpu-env
+demo: dev shim-in-env
 	$(VENV)/bin/python ci/demo.py --release $(RELEASE)
 
 test: dev cpu-env
@@ -31,3 +34,6 @@ test: dev cpu-env
 
 bench: dev cpu-env
 	$(VENV)/bin/python ci/bench.py
+
+matrix: dev
+	$(VENV)/bin/python ci/matrix.py --bench

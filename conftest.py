@@ -20,7 +20,7 @@ def _need_env_or_skip(reason: str):
 
 
 @pytest.fixture(scope="session")
-def cpu_env(tmp_path_factory):
+def cpu_env():
     """The CPU SGLang environment with this checkout's wheel installed, as a user would.
 
     Real torch (CPU), real triton, SGLang's pure-Python deps and the named stand-ins
@@ -29,11 +29,5 @@ def cpu_env(tmp_path_factory):
     python = sglang_releases.cpu_env_python()
     if python is None:
         _need_env_or_skip("CPU SGLang environment not built: run `ci/make-cpu-env.sh` first")
-    wheel_dir = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheel_dir), str(REPO)],
-                   check=True)
-    (wheel,) = wheel_dir.glob("sglang_spec_patches-*.whl")
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)],
-                   check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "packaging", "unipatch>=1.0.1,<2"], check=True)
+    subprocess.run(["bash", str(REPO / "ci" / "install-shim.sh"), str(python.parent.parent)], check=True)
     return python

@@ -1,0 +1,96 @@
+"""Short markdown report of a GPU suite run: ``python gpu_report.py --junit X.xml --out report.md``.
+
+Lists the SGLang release (and where it came from), the GPU and the versions that matter,
+and every test of ``tests/gpu`` with pass / fail / skip and the reason or first line of
+the failure. Reads pytest's JUnit XML; needs nothing but the standard library and this
+checkout (torch and flashinfer are only asked for their versions, if importable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent.parent)]
+
+
+def results(junit_path) -> list[dict]:
+    """One entry per test case: {"test", "outcome", "detail"}."""
+    out = []
+    for case in ET.parse(junit_path).getroot().iter("testcase"):
+        module = case.get("classname", "").rsplit(".", 1)[-1]
+        outcome, detail = "pass", ""
+        for child in case:
+            if child.tag in ("failure", "error"):
+                outcome = "fail" if child.tag == "failure" else "error"
+                detail = (child.get("message") or child.text or "").strip()
+            elif child.tag == "skipped":
+                outcome = "skip"
+                detail = (child.get("message") or "").strip()
+        first = detail.splitlines()[0] if detail else ""
+        out.append({"test": f"{module}::{case.get('name')}", "outcome": outcome,
+                    "detail": first[:300] + ("..." if len(first) > 300 else "")})
+    return out
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def environment() -> dict:
+    import gpu_suite as suite
+    from sglang_spec_patches import __version__, engine
+
+    root, reason = suite.source_root()
+    if root is None:
+        sglang = f"none ({reason})"
+    else:
+        origin = "unpacked wheel" if os.environ.get(suite.SRC_ENV) else "installed"
+        sglang = f"{engine.SourceTree(root).version() or 'version unknown'} ({origin}, {root})"
+    gpu = "none"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = f"{torch.cuda.get_device_name(0)} (torch {torch.__version__}, CUDA {torch.version.cuda})"
+        else:
+            gpu = f"none visible (torch {torch.__version__})"
+    except ImportError:
+        gpu = "none (PyTorch not installed)"
+    return {"SGLang": sglang, "GPU": gpu, "triton": _version("triton"), "flashinfer": _version("flashinfer-python"),
+            "sglang-spec-patches": __version__,
+            "compute-sanitizer": suite.sanitizer_path() or "not found"}
+
+
+def markdown(rows: list[dict], env: dict, mode: str) -> str:
+    counts = {k: sum(r["outcome"] == k for r in rows) for k in ("pass", "fail", "error", "skip")}
+    lines = ["# GPU regression suite (#9888, #9521, #9481, #9388)", "", f"Mode: {mode}", ""]
+    lines += [f"- {k}: {v}" for k, v in env.items()]
+    lines += ["", "Result: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v) if rows else "Result: no tests ran",
+              "", "| test | result | detail |", "|---|---|---|"]
+    for r in rows:
+        lines.append(f"| `{r['test']}` | {r['outcome']} | {r['detail'].replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--junit", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--mode", default="installed SGLang: engine and kernel-level tests")
+    args = p.parse_args(argv)
+    rows = results(args.junit) if Path(args.junit).is_file() else []
+    Path(args.out).write_text(markdown(rows, environment(), args.mode), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

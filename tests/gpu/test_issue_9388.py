@@ -1,0 +1,83 @@
+"""Upstream PR #9388 (follow-up PR #10787, issue #10713): illegal memory access when an
+external EAGLE draft has a shorter context than the target, or near the end of the
+context with many draft tokens.
+
+Fix: draft-context-length. Without it SGLang stretches the draft to the target's
+context, but the draft's rotary cache keeps its own ``max_position_embeddings`` rows;
+and (up to 0.5.0rc2) each ``req_to_token`` row is ``context_len + 4`` wide while verify
+and draft cache assignment write up to ``seq_len + draft tokens``.
+
+How the tests force it (CUDA graphs off: this bug needs no padding, and every draft
+forward then runs where the probe sees it):
+
+* short draft: target context 256 (``context_length``), draft config with
+  ``max_position_embeddings`` 128, ``SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN=1`` (the
+  opt-in every release asks for from 0.5.1, and that the fix asks for on older ones);
+  prompts of 160 tokens. Check ``draft-rope``: a draft position beyond its rotary cache.
+* end of context: small context 256, 16 draft tokens (topk 4, 4 steps), prompts of 200
+  tokens generating to the end of the context. Check ``req-to-token-row``. Only the
+  fix's ``0.4.10`` family (0.4.10 ... 0.5.0rc2) lacks the wider rows; later releases
+  ship PR #9388.
+"""
+
+import pytest
+
+import gpu_suite as suite
+from sglang_spec_patches import engine
+
+ISSUE = 9388
+ALLOW = {"SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN": "1"}
+SHORT_DRAFT = suite.EngineCase(
+    issue=ISSUE, topk=1, steps=3, draft_tokens=4, cuda_graph_bs=None, context_length=256,
+    target_max_pos=512, draft_max_pos=128, env=ALLOW,
+    phases=[[{"input_len": 160, "max_new_tokens": 48} for _ in range(2)]],
+)
+END_OF_CONTEXT = suite.EngineCase(
+    issue=ISSUE, topk=4, steps=4, draft_tokens=16, cuda_graph_bs=None, context_length=256,
+    target_max_pos=512, draft_max_pos=512,
+    # 1000 is clipped by the scheduler to what the context leaves: generation runs to its end.
+    phases=[[{"input_len": 200, "max_new_tokens": 1000} for _ in range(2)]],
+)
+
+
+def require_short_rows():
+    root = suite.require_engine(ISSUE)
+    decision = engine.plan(engine.SourceTree(root)).decision(suite.FIX_FOR_ISSUE[ISSUE])
+    if decision.family != "0.4.10":
+        pytest.skip(f"this SGLang already ships PR #9388's wider req_to_token rows (fix family {decision.family})")
+
+
+@pytest.mark.gpu
+def test_unpatched_short_draft_runs_past_its_rotary_cache(tmp_path):
+    suite.require_engine(ISSUE)
+    run = suite.run_engine(SHORT_DRAFT, "off", tmp_path)
+    run.assert_probe_in_sglang("LlamaForCausalLMEagle.forward")
+    bad = run.probe.violations("draft-rope")
+    assert bad and all(v["detail"]["rope_rows"] == 128 for v in bad), f"no position past the draft's rotary cache{run.describe()}"
+
+
+@pytest.mark.gpu
+def test_patched_short_draft_is_clean(tmp_path):
+    suite.require_engine(ISSUE)
+    run = suite.run_engine(SHORT_DRAFT, "on", tmp_path)
+    run.assert_shim_applied(suite.FIX_FOR_ISSUE[ISSUE])
+    run.assert_probe_in_sglang("LlamaForCausalLMEagle.forward")
+    run.assert_clean()
+
+
+@pytest.mark.gpu
+def test_unpatched_end_of_context_writes_past_req_to_token_row(tmp_path):
+    require_short_rows()
+    run = suite.run_engine(END_OF_CONTEXT, "off", tmp_path)
+    run.assert_probe_in_sglang("EagleVerifyInput.prepare_for_verify")
+    bad = run.probe.violations("req-to-token-row")
+    assert bad and all(v["detail"]["row_width"] == 256 + 4 for v in bad), f"no write past a row{run.describe()}"
+
+
+@pytest.mark.gpu
+def test_patched_end_of_context_is_clean(tmp_path):
+    require_short_rows()
+    run = suite.run_engine(END_OF_CONTEXT, "on", tmp_path)
+    run.assert_shim_applied(suite.FIX_FOR_ISSUE[ISSUE])
+    run.assert_probe_in_sglang("EagleVerifyInput.prepare_for_verify")
+    run.assert_clean()

@@ -1,0 +1,181 @@
+"""The GPU suite against the real SGLang sources of the affected releases, without a GPU.
+
+What the GPU run relies on is checked here from the release's own files:
+
+* every ServerArgs field the engine cases pass exists (same names in every release);
+* every method the probe wraps exists with the parameter names its check binds;
+* the functions the kernel-level scripts take out of SGLang are found, compile, and use
+  no module-level name the scripts do not supply - unpatched and as the shim patches them.
+"""
+
+import ast
+import builtins
+
+import pytest
+
+import real_code
+import gpu_suite as suite
+from sglang_releases import unpack
+from sglang_spec_patches import engine
+
+import test_issue_9388
+import test_issue_9481
+import test_issue_9521
+import test_issue_9888
+
+# Spread over the affected range, one per code family of the fixes, and the first fixed ones.
+RELEASES = ["0.4.10", "0.5.0rc2", "0.5.1", "0.5.2", "0.5.3rc0", "0.5.3rc2", "0.5.4.post2", "0.5.6.post2", "0.5.7"]
+CASES = [test_issue_9888.CASE, test_issue_9521.CASE, test_issue_9481.CASE,
+         test_issue_9388.SHORT_DRAFT, test_issue_9388.END_OF_CONTEXT]
+# What each probe target's check binds by name.
+PROBE_PARAMS = {
+    ("sglang/srt/layers/attention/flashinfer_backend.py", "FlashInferMultiStepDraftBackend", "common_template"):
+        {"self", "forward_batch", "kv_indices_buffer"},
+    ("sglang/srt/speculative/eagle_worker.py", "EAGLEWorker", "draft"): {"self", "batch"},
+    ("sglang/srt/models/llama.py", "LlamaForCausalLM", "forward"): {"self", "positions"},
+}
+VERIFY_PARAMS = {"generate_attn_arg_prefill": {"self"}, "prepare_for_verify": {"self", "batch"}}
+ISSUES = (9888, 9521, 9481, 9388)
+
+
+@pytest.fixture(scope="module", params=RELEASES)
+def release(request):
+    return request.param, unpack(request.param)
+
+
+def _class(root, relpath, name):
+    text = (root / relpath).read_text(encoding="utf-8")
+    return next((n for n in ast.parse(text).body if isinstance(n, ast.ClassDef) and n.name == name), None)
+
+
+def _method(cls, name):
+    return next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == name), None)
+
+
+def _params(fn):
+    return {a.arg for a in fn.args.args + fn.args.kwonlyargs}
+
+
+def affected(root):
+    return {n for n in ISSUES if suite.fix_verdict(root, n)[0] == "run"}
+
+
+def test_verdicts_follow_the_releases(release):
+    version, root = release
+    expected = {9888: "0.5.3rc2", 9521: "0.5.3rc2", 9481: "0.5.7", 9388: "0.5.3rc2"}
+    from packaging.version import Version
+
+    got = affected(root)
+    assert got == {n for n, first in expected.items() if Version(version) < Version(first)}
+    for n in set(ISSUES) - got:
+        kind, reason = suite.fix_verdict(root, n)
+        assert kind == "skip" and reason.startswith(f"SGLang {version} is not affected by #{n}"), reason
+
+
+def test_baked_release_is_skipped_with_the_reason(tmp_path):
+    import shutil
+
+    from sglang_spec_patches import bake
+
+    shutil.copytree(unpack("0.5.2") / "sglang", tmp_path / "sglang")
+    bake.write_plan(engine.plan(engine.SourceTree(tmp_path)))
+    kind, reason = suite.fix_verdict(tmp_path, 9888)
+    assert kind == "skip" and "baked in on disk" in reason and "pristine install" in reason
+
+
+def test_engine_arguments_exist_in_server_args(release):
+    _version, root = release
+    if not affected(root):
+        pytest.skip("release not affected by any of the issues: the suite never starts its engine")
+    cls = _class(root, "sglang/srt/server_args.py", "ServerArgs")
+    fields = {n.target.id for n in cls.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+    for case in CASES:
+        missing = set(case.engine_kwargs(root / "t", root / "d")) - fields
+        assert not missing, f"ServerArgs lacks {missing}"
+    assert _method(_class(root, "sglang/srt/entrypoints/engine.py", "Engine"), "generate") is not None
+
+
+def test_probe_targets_exist_with_the_bound_parameters(release):
+    _version, root = release
+    issues = affected(root)
+    if not issues:
+        pytest.skip("release not affected by any of the issues")
+    wanted = dict(PROBE_PARAMS)
+    verify_file = next(p for p in real_code.LOCATIONS["EagleVerifyInput"]
+                       if (root / p).is_file() and _class(root, p, "EagleVerifyInput"))
+    for meth, params in VERIFY_PARAMS.items():
+        wanted[(verify_file, "EagleVerifyInput", meth)] = params
+    for (relpath, cls_name, meth), params in wanted.items():
+        cls = _class(root, relpath, cls_name)
+        fn = _method(cls, meth) if cls else None
+        assert fn is not None, f"{relpath}: {cls_name}.{meth} missing"
+        assert params <= _params(fn), f"{cls_name}.{meth}{_params(fn)} lacks {params - _params(fn)}"
+    # draft-kv-indptr tells capture from real batches by the call_fn common_template gets.
+    backend = _class(root, "sglang/srt/layers/attention/flashinfer_backend.py", "FlashInferMultiStepDraftBackend")
+    for meth in ("init_forward_metadata", "init_forward_metadata_capture_cuda_graph",
+                 "init_forward_metadata_replay_cuda_graph"):
+        fn = _method(backend, meth)
+        nested = [n.name for n in ast.walk(fn) if isinstance(n, ast.FunctionDef) and n is not fn]
+        assert nested == ["call_fn"], (meth, nested)
+    eagle = _class(root, "sglang/srt/models/llama_eagle.py", "LlamaForCausalLMEagle")
+    assert [b.id for b in eagle.bases] == ["LlamaForCausalLM"] and _method(eagle, "forward") is None
+    # The probe module names cover where the classes live in this release.
+    import spec_probe
+
+    assert engine.module_name(verify_file) in spec_probe.TARGETS
+
+
+def _free_names(fn: ast.FunctionDef) -> set[str]:
+    """Module-level names a function reads (annotations excluded: they are never evaluated)."""
+    skip = set()
+    for node in ast.walk(fn):
+        for ann in [getattr(node, "annotation", None), getattr(node, "returns", None)]:
+            if ann is not None:
+                skip.update(id(n) for n in ast.walk(ann))
+    local = {a.arg for a in ast.walk(fn) if isinstance(a, ast.arg)}
+    local |= {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    local |= {n.name for n in ast.walk(fn) if isinstance(n, ast.FunctionDef)}
+    loads = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and id(n) not in skip}
+    return loads - local - set(dir(builtins))
+
+
+# What draft_replay.py and verify_mask.py load, and the names they supply to each.
+HARNESS = [
+    ("generate_draft_decode_kv_indices", None, {"tl", "triton"}, {9888}),
+    ("next_power_of_2", None, set(), {9888}),
+    ("FlashInferAttnBackend", ["get_cuda_graph_seq_len_fill_value"], set(), {9888, 9481}),
+    ("FlashInferMultiStepDraftBackend", ["init_cuda_graph_state", "init_forward_metadata_replay_cuda_graph",
+                                         "common_template"],
+     {"torch", "next_power_of_2", "EagleDraftInput", "ForwardMode"}, {9888}),
+    ("EAGLEDraftCudaGraphRunner", ["replay", "_postprocess_output_to_raw_bs"], {"torch", "bisect"}, {9888}),
+    ("create_flashinfer_kv_indices_triton", None, {"tl", "triton"}, {9481}),
+    ("EagleVerifyInput", ["generate_attn_arg_prefill"], {"torch", "create_flashinfer_kv_indices_triton"}, {9481}),
+]
+
+
+@pytest.mark.parametrize("patched", [False, True], ids=["unpatched", "patched"])
+def test_kernel_scripts_find_compile_and_supply_everything(release, patched):
+    _version, root = release
+    issues = affected(root)
+    sources = real_code.Sources(root, patched)
+    checked = 0
+    for name, methods, supplied, needed_for in HARNESS:
+        if not issues & needed_for:
+            continue
+        relpath, text = sources.locate(name)
+        for part in real_code.extract(text, name, methods):
+            tree = ast.parse(part)
+            compile(tree, relpath, "exec")
+            fn = tree.body[0]
+            free = _free_names(fn)
+            assert free <= supplied, f"{relpath}: {fn.name} also needs {free - supplied}"
+            checked += 1
+    if not checked:
+        pytest.skip("release not affected by the issues the kernel-level tests cover")
+    runner = "sglang/srt/speculative/eagle_draft_cuda_graph_runner.py"
+    if patched and 9888 in issues:
+        assert "draft-padding-positions" in sources.fixes_applied(runner)
+        assert "self.positions.zero_()" in "".join(real_code.extract(sources.text(runner), "EAGLEDraftCudaGraphRunner",
+                                                                     ["replay"]))
+    if not patched:
+        assert sources.fixes_applied(runner) == []

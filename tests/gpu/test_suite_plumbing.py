@@ -1,0 +1,290 @@
+"""The GPU suite's own machinery, on any machine (no GPU, no torch, no SGLang needed).
+
+* the engine driver arms the probe in the process SGLang spawns, the probe wraps the
+  method when the module is imported there and records a broken invariant; the test
+  side reads it back (with a stand-in ``sglang`` package: a stand-in Engine that starts
+  one ``spawn`` child, as SGLang starts its scheduler, and a stand-in verify method that
+  returns a mask too short for its indptrs);
+* the skip reasons and the fix verdicts;
+* the report written by ci/gpu-regress.sh;
+* the whole GPU suite collects here and every test in it skips with a reason.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import pytest
+
+import gpu_report as report
+import spec_probe
+import gpu_suite as suite
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+
+STANDIN_ENGINE = '''\
+"""Stand-in for SGLang's offline Engine: one spawn child plays the scheduler."""
+import multiprocessing as mp
+
+
+def _scheduler(queue):
+    from sglang.srt.speculative.eagle_utils import EagleVerifyInput
+
+    EagleVerifyInput().generate_attn_arg_prefill([0, 1], [3, 4], 7, None)
+    queue.put("done")
+
+
+class Engine:
+    def __init__(self, **kwargs):
+        ctx = mp.get_context("spawn")
+        self.queue = ctx.Queue()
+        self.proc = ctx.Process(target=_scheduler, args=(self.queue,))
+        self.proc.start()
+        self.queue.get(timeout=120)
+
+    def generate(self, input_ids, sampling_params):
+        return [{"output_ids": [5] * p["max_new_tokens"],
+                 "meta_info": {"finish_reason": {"type": "length", "length": p["max_new_tokens"]}}}
+                for p in sampling_params]
+
+    def shutdown(self):
+        self.proc.join(60)
+'''
+
+STANDIN_VERIFY = '''\
+"""Stand-in for SGLang's EagleVerifyInput: 2 requests, 2 draft tokens each, kv lengths
+3 and 4, so FlashInfer would read 2*3 + 2*4 = 14 mask bits; the mask has 10."""
+
+
+class StandInTensor(list):
+    def tolist(self):
+        return list(self)
+
+    def numel(self):
+        return len(self)
+
+
+class EagleVerifyInput:
+    def generate_attn_arg_prefill(self, req_pool_indices, paged_kernel_lens, paged_kernel_lens_sum, req_to_token):
+        return StandInTensor(), StandInTensor([0, 3, 7]), StandInTensor([0, 2, 4]), StandInTensor([True] * 10)
+'''
+
+
+@pytest.fixture
+def standin_sglang(tmp_path):
+    root = tmp_path / "standin"
+    for pkg in ("sglang", "sglang/srt", "sglang/srt/entrypoints", "sglang/srt/speculative"):
+        (root / pkg).mkdir(parents=True)
+        (root / pkg / "__init__.py").write_text("")
+    (root / "sglang/srt/entrypoints/engine.py").write_text(STANDIN_ENGINE)
+    (root / "sglang/srt/speculative/eagle_utils.py").write_text(STANDIN_VERIFY)
+    return root
+
+
+def standin_case(root):
+    path = os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])
+    return suite.EngineCase(issue=9481, topk=1, steps=1, draft_tokens=2, env={"PYTHONPATH": path},
+                            phases=[[{"input_len": 4, "max_new_tokens": 3}, {"input_len": 5, "max_new_tokens": 2}]])
+
+
+def test_probe_arms_in_the_spawned_child_and_records_the_violation(standin_sglang, tmp_path):
+    run = suite.run_engine(standin_case(standin_sglang), "off", tmp_path / "run", timeout=300)
+    assert run.returncode == 0, run.describe()
+    driver = run.driver_pid
+    assert run.probe.armed_pids("driver") == {driver}
+    children = run.probe.armed_pids("child")
+    assert children and driver not in children, run.probe.records
+    target = "EagleVerifyInput.generate_attn_arg_prefill"
+    run.assert_probe_in_sglang(target)  # attached in the child, not only in the driver
+    (bad,) = run.probe.violations("verify-mask")
+    assert bad["pid"] in children and bad["target"] == target
+    assert bad["detail"] == {"batch_size": 2, "mask_numel": 10, "mask_indptr_end": 14, "short_by": 4}
+    # The test side sees a complete run whose invariant broke: not clean.
+    assert [r["output_len"] for r in run.result["phases"][0]["requests"]] == [3, 2]
+    with pytest.raises(AssertionError, match="invariants broken"):
+        run.assert_clean()
+    with pytest.raises(AssertionError, match="no SGLang process reports fix"):
+        run.assert_shim_applied("verify-mask-padding")
+
+
+def test_probe_stays_out_when_not_asked(standin_sglang, tmp_path, monkeypatch):
+    monkeypatch.delenv(spec_probe.OUT_ENV, raising=False)
+    code = ("import sys, spec_probe; print(spec_probe.arm('driver'), "
+            "any(isinstance(f, spec_probe.ProbeFinder) for f in sys.meta_path))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=HERE, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_probe_wraps_what_the_finders_after_it_load(standin_sglang, tmp_path, monkeypatch):
+    """In-process: a module the probe does not target is left alone; a target is wrapped
+    once; a check that cannot run is recorded as a probe error, never raised."""
+    out = tmp_path / "probe.jsonl"
+    code = textwrap.dedent(f"""
+        import sys, spec_probe
+        sys.path.insert(0, {str(standin_sglang)!r})
+        spec_probe.arm("driver")
+        spec_probe.arm("driver")  # idempotent
+        import sglang.srt.entrypoints.engine as eng
+        from sglang.srt.speculative.eagle_utils import EagleVerifyInput
+        fn = EagleVerifyInput.generate_attn_arg_prefill
+        assert fn.__spec_probe__ == "EagleVerifyInput.generate_attn_arg_prefill"
+        assert not hasattr(eng.Engine.__init__, "__spec_probe__")
+        fn(EagleVerifyInput(), None, None, 0, None)
+    """)
+    env = {**os.environ, spec_probe.OUT_ENV: str(out), "SGLANG_SPEC_PATCHES": "off"}
+    subprocess.run([sys.executable, "-c", code], cwd=HERE, env=env, check=True)
+    rep = spec_probe.Report.read(out)
+    assert len(rep.armed_pids()) == 1 and len(rep.records) == 3  # armed, attached, one violation
+    assert rep.attached("EagleVerifyInput.generate_attn_arg_prefill")[0]["loader"] == "SourceFileLoader"
+
+    # A check that raises becomes a probe-error record; the method still returns.
+    def broken(args, result):
+        raise RuntimeError("boom")
+
+    monkeypatch.setenv(spec_probe.OUT_ENV, str(tmp_path / "errors.jsonl"))
+    wrapped = spec_probe._wrap(lambda self, x: x + 1, "T.m", "after", broken)
+    assert wrapped(None, 1) == 2
+    (err,) = spec_probe.Report.read(tmp_path / "errors.jsonl").errors()
+    assert err["error"] == "RuntimeError: boom"
+
+
+def test_draft_check_ignores_capture_and_flags_stale_indptr(tmp_path, monkeypatch):
+    class T(list):
+        def tolist(self):
+            return list(self)
+
+        def sum(self):
+            return sum(self)
+
+        def __getitem__(self, item):
+            got = list.__getitem__(self, item)
+            return T(got) if isinstance(got, list) else got
+
+    class Indptr:  # rows: steps; [:, n] -> the end of each step
+        def __init__(self, ends):
+            self.ends = ends
+
+        def __getitem__(self, item):
+            return T(self.ends)
+
+    def capture_call_fn():
+        pass
+
+    capture_call_fn.__qualname__ = "FlashInferMultiStepDraftBackend.init_forward_metadata_capture_cuda_graph.<locals>.call_fn"
+    monkeypatch.setenv(spec_probe.OUT_ENV, str(tmp_path / "p.jsonl"))
+    backend = types.SimpleNamespace(topk=1, speculative_num_steps=3, kv_indptr=Indptr([90, 99, 0]))
+    batch = types.SimpleNamespace(batch_size=8, seq_lens=T([10] * 5 + [1] * 3))
+    buf = types.SimpleNamespace(shape=(3, 512))
+    args = {"self": backend, "forward_batch": batch, "kv_indices_buffer": buf, "call_fn": capture_call_fn}
+    spec_probe.check_draft_kv_indptr(args, None)
+    assert not spec_probe.Report.read(tmp_path / "p.jsonl").records
+    args["call_fn"] = lambda i, fb: None  # a real batch: written = 53 + 8 = 61 < 90
+    spec_probe.check_draft_kv_indptr(args, None)
+    (bad,) = spec_probe.Report.read(tmp_path / "p.jsonl").violations("draft-kv-indptr")
+    assert bad["detail"] == {"batch_size": 8, "topk": 1, "step": 0, "kv_indptr_end": 90, "written": 61,
+                             "row_width": 512, "past_row": False}
+
+
+def test_mask_indptr_end_is_flashinfers_formula():
+    class T(list):
+        def tolist(self):
+            return list(self)
+
+    # qo lengths 16, 16; kv lengths 46, 57 (page size 1): 16*46 + 16*57
+    assert spec_probe.mask_indptr_end(T([0, 16, 32]), T([0, 46, 103])) == 16 * 46 + 16 * 57
+
+
+# --- skip reasons ---------------------------------------------------------------------
+
+
+def test_cuda_reason_without_torch_and_without_a_gpu(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError
+    assert suite.cuda_reason() == "no CUDA: PyTorch is not installed in this Python"
+    fake = types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: False))
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    assert suite.cuda_reason() == "no CUDA GPU visible (torch.cuda.is_available() is False)"
+
+
+def test_module_and_source_reasons(monkeypatch, tmp_path):
+    assert suite.module_reason("surely_not_a_module_xyz", "why") == (
+        "surely_not_a_module_xyz is not importable in this Python: why")
+    assert suite.module_reason("json", "why") is None
+    monkeypatch.setenv(suite.SRC_ENV, str(tmp_path))
+    root, reason = suite.source_root()
+    assert root is None and "does not contain an 'sglang' package" in reason
+    (tmp_path / "sglang").mkdir()
+    assert suite.source_root() == (tmp_path, "")
+
+
+def test_require_engine_skips_without_cuda(monkeypatch):
+    monkeypatch.setattr(suite, "cuda_reason", lambda: "no CUDA GPU visible (torch.cuda.is_available() is False)")
+    with pytest.raises(pytest.skip.Exception, match="no CUDA GPU visible"):
+        suite.require_engine(9888)
+    monkeypatch.setattr(suite, "cuda_reason", lambda: None)
+    monkeypatch.setattr(suite, "installed_sglang_root", lambda: None)
+    with pytest.raises(pytest.skip.Exception, match="SGLang is not installed in this Python"):
+        suite.require_engine(9888)
+
+
+def test_require_kernels_skips_without_source(monkeypatch):
+    monkeypatch.setattr(suite, "cuda_reason", lambda: None)
+    monkeypatch.setattr(suite, "module_reason", lambda name, why: None)
+    monkeypatch.setattr(suite, "source_root", lambda: (None, "no SGLang: neither installed ..."))
+    with pytest.raises(pytest.skip.Exception, match="no SGLang: neither installed"):
+        suite.require_kernels(9481)
+
+
+# --- the report -----------------------------------------------------------------------
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest" tests="3">
+<testcase classname="tests.gpu.test_issue_9888" name="test_patched_engine_is_clean" time="80"/>
+<testcase classname="tests.gpu.test_issue_9481" name="test_kernel_flashinfer_reads_past_mask_under_compute_sanitizer[patched]" time="1">
+<failure message="AssertionError: exit 86; out ...&#10;more lines">traceback</failure></testcase>
+<testcase classname="tests.gpu.test_issue_9388" name="test_unpatched_short_draft_runs_past_its_rotary_cache" time="0">
+<skipped type="pytest.skip" message="SGLang 0.5.3 is not affected by #9388 (draft-context-length: ...)">skip</skipped></testcase>
+</testsuite></testsuites>
+"""
+
+
+def test_report_lists_every_test_with_its_outcome(tmp_path):
+    junit = tmp_path / "junit.xml"
+    junit.write_text(JUNIT)
+    rows = report.results(junit)
+    assert [(r["test"], r["outcome"]) for r in rows] == [
+        ("test_issue_9888::test_patched_engine_is_clean", "pass"),
+        ("test_issue_9481::test_kernel_flashinfer_reads_past_mask_under_compute_sanitizer[patched]", "fail"),
+        ("test_issue_9388::test_unpatched_short_draft_runs_past_its_rotary_cache", "skip"),
+    ]
+    assert rows[1]["detail"] == "AssertionError: exit 86; out ..."
+    assert rows[2]["detail"].startswith("SGLang 0.5.3 is not affected by #9388")
+    out = tmp_path / "report.md"
+    subprocess.run([sys.executable, str(HERE / "gpu_report.py"), "--junit", str(junit), "--out", str(out)], check=True)
+    text = out.read_text()
+    assert "Result: 1 pass, 1 fail, 1 skip" in text
+    assert "- SGLang: " in text and "- GPU: " in text
+    assert "| `test_issue_9388::test_unpatched_short_draft_runs_past_its_rotary_cache` | skip | SGLang 0.5.3" in text
+
+
+# --- the GPU suite on this machine -----------------------------------------------------
+
+
+def test_gpu_suite_collects_and_skips_with_reasons(tmp_path):
+    """What `pytest -m gpu tests/gpu` does on a machine without a GPU (the GPU is hidden
+    here, so this holds on a GPU machine too): every test skips, each with its reason."""
+    junit = tmp_path / "junit.xml"
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(HERE), "-m", "gpu", "-q", "-p", "no:cacheprovider",
+                           "--junitxml", str(junit)], capture_output=True, text=True, cwd=REPO, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = report.results(junit)
+    per_issue = {n: [r for r in rows if f"test_issue_{n}::" in r["test"]] for n in (9888, 9521, 9481, 9388)}
+    assert all(per_issue.values()), per_issue
+    for r in rows:
+        assert r["outcome"] == "skip" and r["detail"].startswith("no CUDA"), r
+    assert json.dumps(rows)  # the report can carry them
