@@ -12,11 +12,9 @@ Nothing heavy is imported until an ``sglang.srt`` module is imported.
 
 from __future__ import annotations
 
-import importlib.abc
+# Imported at every interpreter start: keep to modules Python has already loaded.
 import importlib.machinery
-import linecache
 import sys
-from pathlib import Path
 
 from . import runtime
 
@@ -47,6 +45,8 @@ class _State:
 
     def ensure_plan(self, sglang_dir: str):
         if self.plan is None:
+            from pathlib import Path
+
             from . import engine
 
             self.load_targets()
@@ -70,6 +70,8 @@ def sglang_dir() -> str | None:
 
 
 def seed_linecache(filename: str, text: str) -> None:
+    import linecache
+
     # mtime None marks the entry as not backed by the file: checkcache keeps it.
     linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
 
@@ -93,7 +95,9 @@ class PatchedSourceLoader(importlib.machinery.SourceFileLoader):
         return code
 
 
-class SpecPatchFinder(importlib.abc.MetaPathFinder):
+class SpecPatchFinder:
+    """A meta-path finder (``find_spec`` is all the import system asks of one)."""
+
     def __init__(self, settings: runtime.Settings):
         self.state = _State(settings)
 
@@ -127,6 +131,8 @@ class SpecPatchFinder(importlib.abc.MetaPathFinder):
         if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
             runtime.record_problem(f"{fullname} is not loaded from source here; not patched", self.state.settings)
             return spec
+        from pathlib import Path
+
         expected = Path(plan.root, relpath).resolve()
         if Path(spec.origin).resolve() != expected:
             runtime.record_problem(

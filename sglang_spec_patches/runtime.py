@@ -7,13 +7,12 @@ Everything a process did is kept in ``RECORD`` (see ``report()``), and, when
 
 from __future__ import annotations
 
-import json
+# Imported at every interpreter start (through the .pth): only built-in modules here;
+# json and pathlib are imported when something is actually recorded.
+import _thread
 import os
 import sys
-import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 MODE_ENV = "SGLANG_SPEC_PATCHES"
 DISABLE_ENV = "SGLANG_SPEC_PATCHES_DISABLE"
@@ -25,11 +24,14 @@ class StrictModeError(ImportError):
     """Raised only in strict mode, when a fix is declined or cannot be applied."""
 
 
-@dataclass(frozen=True)
 class Settings:
-    mode: str
-    disabled: frozenset[str]
-    log_dir: str | None
+    __slots__ = ("mode", "disabled", "log_dir")
+
+    def __init__(self, mode: str, disabled: frozenset[str], log_dir: str | None):
+        self.mode, self.disabled, self.log_dir = mode, disabled, log_dir
+
+    def __repr__(self) -> str:
+        return f"Settings(mode={self.mode!r}, disabled={set(self.disabled)!r}, log_dir={self.log_dir!r})"
 
     @classmethod
     def from_env(cls, environ=os.environ) -> "Settings":
@@ -51,7 +53,7 @@ def warn(message: str) -> None:
         pass
 
 
-LOCK = threading.RLock()
+LOCK = _thread.RLock()
 RECORD: dict = {
     "pid": os.getpid(),
     "argv": list(sys.argv) if hasattr(sys, "argv") else [],
@@ -92,6 +94,9 @@ def record_problem(message: str, settings: Settings) -> None:
 def flush(settings: Settings) -> None:
     if not settings.log_dir:
         return
+    import json
+    from pathlib import Path
+
     try:
         folder = Path(settings.log_dir)
         folder.mkdir(parents=True, exist_ok=True)
@@ -99,7 +104,7 @@ def flush(settings: Settings) -> None:
             RECORD["pid"] = os.getpid()
             line = json.dumps(RECORD, sort_keys=True)
         target = folder / f"process-{os.getpid()}.jsonl"
-        tmp = target.with_suffix(f".tmp{threading.get_ident()}")
+        tmp = target.with_suffix(f".tmp{_thread.get_ident()}")
         tmp.write_text(line + "\n", encoding="utf-8")
         os.replace(tmp, target)
     except OSError as exc:
@@ -108,5 +113,7 @@ def flush(settings: Settings) -> None:
 
 def report() -> dict:
     """A copy of what this process decided and patched."""
+    import json
+
     with LOCK:
         return json.loads(json.dumps(RECORD))
