@@ -1,0 +1,41 @@
+"""--disable-cuda-graph-padding with speculative decoding, on the real
+``get_batch_sizes_to_capture`` (see reproduce.py for what is real and what is a
+stand-in): unpatched, the capture list keeps the sparse speculative sizes, so every
+size missing from it runs without a CUDA graph; patched, every size up to the maximum
+is captured, and every other combination of flags gives the list it gave before."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sglang_releases import run_in_release
+
+pytestmark = pytest.mark.slow
+
+HARNESS = Path(__file__).with_name("reproduce.py")
+STANDINS = Path(__file__).resolve().parents[2] / "tests" / "standins"
+
+
+def capture_lists(release, mode):
+    proc = run_in_release(release, f"exec(compile(open({str(HARNESS)!r}).read(), {str(HARNESS)!r}, 'exec'))",
+                          env={"SGLANG_SPEC_PATCHES": mode, "PYTHONPATH": str(STANDINS)}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (line,) = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    return json.loads(line)
+
+
+@pytest.mark.parametrize("release", ["0.4.10", "0.5.3rc0"])  # first and last affected release
+def test_flag_with_spec_captures_every_batch_size(cpu_env, release):
+    unpatched = capture_lists(release, "off")
+    # max 48: the sparse speculative list (1-8, even sizes to 32, 40, 48); 9, 11, ... missing.
+    assert set(range(1, 49)) - set(unpatched["spec_flag_max48"]), unpatched["spec_flag_max48"]
+    assert set(range(1, 161)) - set(unpatched["spec_flag_nomax"]), unpatched["spec_flag_nomax"]
+
+    patched = capture_lists(release, "on")
+    assert patched["spec_flag_max48"] == list(range(1, 49)), patched["spec_flag_max48"]
+    # No --cuda-graph-max-bs: up to the largest size the default list has (160 here).
+    assert patched["spec_flag_nomax"] == list(range(1, max(unpatched["spec_flag_nomax"]) + 1))
+    # Without spec, without the flag, or with an explicit --cuda-graph-bs: unchanged.
+    for case in ("spec_noflag_max48", "nospec_flag_max48", "nospec_noflag_max48", "spec_flag_explicit_bs"):
+        assert patched[case] == unpatched[case], case

@@ -1,0 +1,45 @@
+"""#9481 / #6309 on real SGLang code (see reproduce.py for what is real and what is a
+stand-in): when the CUDA graph pads a verify batch, generate_attn_arg_prefill hands the
+backend a tree mask shorter than the offsets FlashInfer's plan reads from it; patched,
+the mask is exactly as long as those offsets, the real requests' bits are untouched,
+and an unpadded (eager) call gets the very same mask back."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sglang_releases import run_in_release
+
+pytestmark = pytest.mark.slow
+
+HARNESS = Path(__file__).with_name("reproduce.py")
+STANDINS = Path(__file__).resolve().parents[2] / "tests" / "standins"
+
+
+def calls(release, mode):
+    proc = run_in_release(release, f"exec(compile(open({str(HARNESS)!r}).read(), {str(HARNESS)!r}, 'exec'))",
+                          env={"SGLANG_SPEC_PATCHES": mode, "PYTHONPATH": str(STANDINS)}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    padded, eager = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert padded["padded"] and padded["bs"] > padded["raw_bs"] and not eager["padded"]
+    assert padded["tree_ok"] and padded["real_kv_ok"] and eager["real_kv_ok"]  # the set-up itself is sound
+    return padded, eager
+
+
+# One release of each family: EagleVerifyInput in eagle_utils.py, then in eagle_info.py.
+@pytest.mark.parametrize("release", ["0.5.2", "0.5.6.post2"])
+def test_padded_verify_mask_covers_what_flashinfer_reads(cpu_env, release):
+    padded, eager = calls(release, "off")
+    # FlashInfer reads (bs - raw_bs) * D * (D + fill) booleans past the end of the mask.
+    short = (padded["bs"] - padded["raw_bs"]) * padded["D"] * (padded["D"] + padded["fill"])
+    assert padded["mask_numel"] < padded["mask_indptr_end"], padded
+    assert padded["mask_indptr_end"] - padded["mask_numel"] == short, padded
+    assert eager["mask_numel"] == eager["mask_indptr_end"], eager  # eager was never short
+
+    padded, eager = calls(release, "on")
+    assert padded["mask_numel"] == padded["mask_indptr_end"], padded
+    assert padded["real_rows_end"] == padded["mask_built"] and padded["real_bits_equal"], padded
+    assert padded["tail_all_true"], padded  # padded requests attend, as upstream pads
+    # Eager: the mask handed over is the one the tree kernel built, unchanged.
+    assert eager["same_tensor"] and eager["unchanged"] and eager["mask_numel"] == eager["mask_indptr_end"], eager
