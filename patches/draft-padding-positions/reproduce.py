@@ -21,17 +21,15 @@ Per replay it prints one JSON line: how far the last step's ``kv_indptr`` claims
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import importlib
 import json
 import types
 
 import torch
 from cuda_on_cpu import CudaOnCpu
+from sglang_objects import release_attr, server_args_with_defaults
 
 from sglang.srt.layers.attention import flashinfer_backend
 from sglang.srt.model_executor.forward_batch_info import ForwardBatch, ForwardMode
-from sglang.srt.server_args import ServerArgs
 from sglang.srt.speculative import eagle_draft_cuda_graph_runner as runner_mod
 
 SENTINEL = -1
@@ -39,21 +37,12 @@ SENTINEL = -1
 
 def kernel():
     """The release's own Triton kernel, from wherever that release keeps it."""
-    for name in ("sglang.srt.speculative.eagle_utils", "sglang.srt.speculative.spec_utils"):
-        try:
-            return getattr(importlib.import_module(name), "generate_draft_decode_kv_indices")
-        except (ImportError, AttributeError):
-            continue
-    raise ImportError("generate_draft_decode_kv_indices not found in this release")
+    return release_attr("generate_draft_decode_kv_indices",
+                        "sglang.srt.speculative.eagle_utils", "sglang.srt.speculative.spec_utils")
 
 
 def draft_input_class():
-    for name in ("sglang.srt.speculative.eagle_utils", "sglang.srt.speculative.eagle_info"):
-        try:
-            return getattr(importlib.import_module(name), "EagleDraftInput")
-        except (ImportError, AttributeError):
-            continue
-    raise ImportError("EagleDraftInput not found")
+    return release_attr("EagleDraftInput", "sglang.srt.speculative.eagle_utils", "sglang.srt.speculative.eagle_info")
 
 
 class StandInFlashInferDecode:
@@ -118,23 +107,6 @@ def make_runner(topk, steps, capture_bs, max_context, pool_size):
                 self.output_buffers[bs] = ([], [], [])
 
     return Runner(types.SimpleNamespace(model_runner=model_runner)), backend, model_runner
-
-
-def server_args_with_defaults(**overrides):
-    """The release's real ServerArgs with its declared defaults; __post_init__ is skipped
-    because it probes the GPU and the model."""
-    args = object.__new__(ServerArgs)
-    for f in dataclasses.fields(ServerArgs):
-        if f.default is not dataclasses.MISSING:
-            value = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            value = f.default_factory()
-        else:
-            value = None
-        setattr(args, f.name, value)
-    for name, value in overrides.items():
-        setattr(args, name, value)
-    return args
 
 
 def replay_once(runner, backend, model_runner, seq_lens, topk):
