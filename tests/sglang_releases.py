@@ -85,6 +85,7 @@ def unpack(version: str) -> Path:
     try:
         with zipfile.ZipFile(wheel) as zf:
             zf.extractall(tmp)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private
         try:
             os.rename(tmp, dest)
         except OSError:

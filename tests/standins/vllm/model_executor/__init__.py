@@ -1,0 +1,1 @@
+"""Stand-in for ``vllm.model_executor`` (see the ``vllm`` stand-in)."""
