@@ -311,3 +311,13 @@ def run_engine(case: EngineCase, shim: str, workdir: Path, timeout: int | None =
         except (OSError, IndexError, json.JSONDecodeError):
             pass
     return EngineRun(shim, rc, result, spec_probe.Report.read(probe_out), records, log)
+
+
+def check_patched_engine_is_clean(issue: int, case: EngineCase, target: str, workdir: Path) -> None:
+    """Shim on: the fix is applied inside SGLang's processes, the probe watched the spot
+    the bug corrupts, and generation is clean and complete."""
+    require_engine(issue)
+    run = run_engine(case, "on", workdir)
+    run.assert_shim_applied(FIX_FOR_ISSUE[issue])
+    run.assert_probe_in_sglang(target)
+    run.assert_clean()

@@ -40,11 +40,7 @@ def test_unpatched_engine_plans_kv_indptr_past_what_was_written(tmp_path):
 
 @pytest.mark.gpu
 def test_patched_engine_is_clean(tmp_path):
-    suite.require_engine(ISSUE)
-    run = suite.run_engine(CASE, "on", tmp_path)
-    run.assert_shim_applied(suite.FIX_FOR_ISSUE[ISSUE])
-    run.assert_probe_in_sglang(TARGET)
-    run.assert_clean()
+    suite.check_patched_engine_is_clean(ISSUE, CASE, TARGET, tmp_path)
 
 
 @pytest.mark.gpu
