@@ -15,9 +15,13 @@ class _AfterImport(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name not in _callbacks:
             return None
-        # Let the other finders (plain paths, editable installs) locate it.
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
+        # Let the finders after this one (plain paths, editable installs, the shim's
+        # hook) locate it. Only those after it: a finder before it may delegate back
+        # here (the GPU suite's probe does), and asking it again would never end.
+        finders = sys.meta_path
+        rest = finders[finders.index(self) + 1:] if self in finders else []
+        for finder in rest:
+            if not hasattr(finder, "find_spec"):
                 continue
             spec = finder.find_spec(name, path, target)
             if spec is not None:
