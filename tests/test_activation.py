@@ -25,7 +25,12 @@ PROBE = textwrap.dedent(
     import {MODULE} as m
     src = inspect.getsource(m.EAGLEDraftCudaGraphRunner.replay)
     rep = sys.modules["sglang_spec_patches"].report() if "sglang_spec_patches" in sys.modules else None
-    print(json.dumps({{"patched": {FIXED_LINE!r} in src,
+    # What a traceback would print for the patched call: linecache at the code's line numbers.
+    import dis, linecache
+    fn = m.EAGLEDraftCudaGraphRunner.replay
+    shown = [linecache.getline(fn.__code__.co_filename, i.positions.lineno).strip()
+             for i in dis.get_instructions(fn) if i.argval == "zero_"]
+    print(json.dumps({{"patched": {FIXED_LINE!r} in src, "traceback_lines": shown,
                       "shim_loaded": "sglang_spec_patches" in sys.modules,
                       "report": rep}}))
     """
@@ -45,6 +50,7 @@ def test_plain_subprocess_gets_the_fix_without_importing_the_shim(cpu_env):
     out = last_json(run_in_release(RELEASE, PROBE))
     assert out["shim_loaded"], "the .pth did not arm the hook"
     assert out["patched"]
+    assert {FIXED_LINE} <= set(out["traceback_lines"])  # tracebacks show the patched line
     assert states(out["report"])["draft-padding-positions"] == "applies"
     assert out["report"]["modules"][MODULE]["how"] == "import-hook"
 
