@@ -30,6 +30,9 @@ REQS="$HERE/cpu-env-requirements.txt"
 STANDINS=$(cd "$HERE/../tests/standins" && pwd)
 MARKER="$VENV/.sglang-spec-patches-env"   # same name in tests/sglang_releases.py
 PTH_NAME=sglang_spec_patches_standins.pth
+# Start-up stand-ins (tests/standins/_standin_*.py) that every interpreter of
+# the venv imports: each fills in one name that is missing on CPU.
+STARTUP="_standin_torch_cpu_amx, _standin_sglang_fast_topk, _standin_sglang_triton_kernel_cache"
 
 pyver=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 if [ "$pyver" != "3.11" ]; then
@@ -44,8 +47,7 @@ write_pth() {
     # follows the checkout that last ran this script.
     local site
     site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-    printf '%s\nimport _standin_torch_cpu_amx, _standin_sglang_fast_topk\n' \
-        "$STANDINS" > "$site/$PTH_NAME"
+    printf '%s\nimport %s\n' "$STANDINS" "$STARTUP" > "$site/$PTH_NAME"
 }
 
 if [ -f "$MARKER" ] && [ "$(cat "$MARKER")" = "$hash" ] && [ -x "$VENV/bin/python" ]; then
