@@ -99,16 +99,16 @@ def main() -> int:
 
     modules = REQUIRED + ([] if args.required_only else OPTIONAL)
     failures, kernels = [], []
-    print(f"{'release':<13} {'module':<58} {'wall_s':>6} {'imp_s':>6}  result", flush=True)
+    print(f"{'release':<13} {'module':<60} {'wall_s':>6} {'imp_s':>6}  result", flush=True)
     for version in args.releases:
         root = rel.unpack(version)
         for mod in modules:
             if not (root / (mod.replace(".", "/") + ".py")).is_file():
-                print(f"{version:<13} {mod:<58} {'-':>6} {'-':>6}  absent", flush=True)
+                print(f"{version:<13} {mod:<60} {'-':>6} {'-':>6}  absent", flush=True)
                 continue
             result, wall, import_s, has_kernel = check_module(root, mod)
             imp = f"{import_s:6.1f}" if import_s is not None else f"{'-':>6}"
-            print(f"{version:<13} {mod:<58} {wall:6.1f} {imp}  {result}", flush=True)
+            print(f"{version:<13} {mod:<60} {wall:6.1f} {imp}  {result}", flush=True)
             if result != "ok" and mod in REQUIRED:
                 failures.append((version, mod))
             if mod.endswith(".flashinfer_backend") and result == "ok":
