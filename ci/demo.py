@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import json
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from sglang_releases import run_in_release, unpack  # noqa: E402
+from sglang_releases import run_harness, unpack  # noqa: E402
 from sglang_spec_patches import engine  # noqa: E402
 
 HARNESS = REPO / "patches" / "draft-padding-positions" / "reproduce.py"
@@ -43,14 +42,7 @@ def show_diff(root: Path, plan: engine.Plan, rel: str) -> None:
 
 def reproduce(release: str, replays: int) -> None:
     print(f"\n== #9888 on CPU: {replays} padded draft replays (batch of 5 padded to 8)")
-    code = (f"import sys; sys.argv=['reproduce', '--replays', '{replays}']; "
-            f"exec(compile(open({str(HARNESS)!r}).read(), {str(HARNESS)!r}, 'exec'))")
-    runs = {}
-    for mode in ("off", "on"):
-        proc = run_in_release(release, code, env={"SGLANG_SPEC_PATCHES": mode}, timeout=900)
-        if proc.returncode != 0:
-            raise SystemExit(f"reproduction failed ({mode}):\n{proc.stderr[-3000:]}")
-        runs[mode] = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
+    runs = {mode: run_harness(release, HARNESS, mode, args=["--replays", str(replays)]) for mode in ("off", "on")}
     print(f"  {'replay':>6}  {'unpatched claimed/written':>26}  {'patched claimed/written':>24}  row")
     for off, on in zip(runs["off"], runs["on"]):
         if off["replay"] % max(1, replays // 10) == 0 or off["replay"] == replays:

@@ -9,6 +9,7 @@ install would. Plain functions, no pytest, so CI scripts can use them too.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -149,3 +150,17 @@ def run_in_release(
         [str(python), "-c", code],
         env=run_env, cwd=root, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def run_harness(version_or_root, script, mode: str, args=(), disable: str = "",
+                timeout: float = 900) -> list[dict]:
+    """Run a fix's reproduce script as ``__main__`` against one release, with the shim
+    in ``mode`` ("off" = the release's own code, "on" = patched by the import hook) and
+    ``disable`` as SGLANG_SPEC_PATCHES_DISABLE. Returns the JSON lines it printed."""
+    code = (f"import runpy, sys; sys.argv = [{str(script)!r}, *{list(args)!r}]; "
+            f"runpy.run_path({str(script)!r}, run_name='__main__')")
+    proc = run_in_release(version_or_root, code, timeout=timeout,
+                          env={"SGLANG_SPEC_PATCHES": mode, "SGLANG_SPEC_PATCHES_DISABLE": disable})
+    if proc.returncode != 0:
+        raise AssertionError(f"{Path(script).name} failed ({mode}):\n{proc.stderr[-3000:]}")
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]

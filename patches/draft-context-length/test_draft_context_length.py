@@ -10,12 +10,11 @@ rotary cache then covers it, and the rows are wide enough.
 """
 
 import functools
-import json
 from pathlib import Path
 
 import pytest
 
-from sglang_releases import run_in_release
+from sglang_releases import run_harness
 
 pytestmark = pytest.mark.slow
 
@@ -26,10 +25,7 @@ FAMILY_0_4_10, FAMILY_0_5_1 = "0.4.10", "0.5.2"  # one release of each family
 
 @functools.lru_cache(maxsize=None)
 def run(release, mode):
-    proc = run_in_release(release, f"exec(compile(open({str(HARNESS)!r}).read(), {str(HARNESS)!r}, 'exec'))",
-                          env={"SGLANG_SPEC_PATCHES": mode}, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    lines = run_harness(release, HARNESS, mode, timeout=300)
     return {(r["case"], r.get("allow")): r for r in lines}
 
 

@@ -5,12 +5,11 @@ the real init_cuda_graph_state gave it, so the steps FlashInfer runs read slot i
 the next row overwrote, and the last row runs past the end of the buffer; patched, every
 row holds what the kernel writes and FlashInfer reads what the eager path computes."""
 
-import json
 from pathlib import Path
 
 import pytest
 
-from sglang_releases import run_in_release
+from sglang_releases import run_harness
 
 pytestmark = pytest.mark.slow
 
@@ -18,13 +17,9 @@ HARNESS = Path(__file__).with_name("reproduce.py")
 
 
 def run(release, mode):
-    code = f"import runpy, sys; sys.argv = ['reproduce']; runpy.run_path({str(HARNESS)!r}, run_name='__main__')"
-    proc = run_in_release(release, code, env={"SGLANG_SPEC_PATCHES": mode, "SGLANG_SPEC_PATCHES_DISABLE": ""},
-                          timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    lines = run_harness(release, HARNESS, mode)
     steps, (summary,) = lines[:-1], lines[-1:]
-    assert len(steps) == 3 and "past_buffer" in summary, proc.stdout[-2000:]
+    assert len(steps) == 3 and "past_buffer" in summary, lines
     return steps, summary
 
 

@@ -7,12 +7,11 @@ draft-padding-positions (same function, 0.4.10 ... 0.5.3rc0) each fix keeps its 
 effect whether the other is on or off, and their texts compose in either order."""
 
 import functools
-import json
 from pathlib import Path
 
 import pytest
 
-from sglang_releases import run_in_release, unpack
+from sglang_releases import run_harness, unpack
 from sglang_spec_patches import diffs, engine
 
 pytestmark = pytest.mark.slow
@@ -30,12 +29,8 @@ CLEARED = {"topk_p": [0.0] * 3, "topk_index": [0] * 3, "hidden_states": [0.0] * 
 
 @functools.lru_cache(maxsize=None)
 def replays(release, mode, disable=""):
-    code = f"import runpy, sys; sys.argv = ['reproduce']; runpy.run_path({str(HARNESS)!r}, run_name='__main__')"
-    proc = run_in_release(release, code, env={"SGLANG_SPEC_PATCHES": mode, "SGLANG_SPEC_PATCHES_DISABLE": disable},
-                          timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert len(lines) == 3 and all(r["bs"] == 8 and r["raw_bs"] == 5 for r in lines), proc.stdout[-2000:]
+    lines = run_harness(release, HARNESS, mode, disable=disable)
+    assert len(lines) == 3 and all(r["bs"] == 8 and r["raw_bs"] == 5 for r in lines), lines
     return lines
 
 

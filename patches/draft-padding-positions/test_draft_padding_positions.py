@@ -3,12 +3,11 @@ stand-in): unpatched, the FlashInfer draft kv_indptr claims more kv_indices than
 Triton kernel wrote, more with every padded replay, until it points past the buffer;
 patched, it never claims more than was written."""
 
-import json
 from pathlib import Path
 
 import pytest
 
-from sglang_releases import run_in_release
+from sglang_releases import run_harness
 
 pytestmark = pytest.mark.slow
 
@@ -16,11 +15,7 @@ HARNESS = Path(__file__).with_name("reproduce.py")
 
 
 def replays(release, mode, n=40):
-    proc = run_in_release(release, f"import sys; sys.argv=['reproduce', '--replays', '{n}']; "
-                                   f"exec(compile(open({str(HARNESS)!r}).read(), {str(HARNESS)!r}, 'exec'))",
-                          env={"SGLANG_SPEC_PATCHES": mode}, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    return run_harness(release, HARNESS, mode, args=["--replays", str(n)])
 
 
 @pytest.mark.parametrize("release", ["0.4.10", "0.5.3rc0"])  # first and last affected release

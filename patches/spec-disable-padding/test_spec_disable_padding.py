@@ -4,25 +4,20 @@ stand-in): unpatched, the capture list keeps the sparse speculative sizes, so ev
 size missing from it runs without a CUDA graph; patched, every size up to the maximum
 is captured, and every other combination of flags gives the list it gave before."""
 
-import json
 from pathlib import Path
 
 import pytest
 
-from sglang_releases import run_in_release
+from sglang_releases import run_harness
 
 pytestmark = pytest.mark.slow
 
 HARNESS = Path(__file__).with_name("reproduce.py")
-STANDINS = Path(__file__).resolve().parents[2] / "tests" / "standins"
 
 
 def capture_lists(release, mode):
-    proc = run_in_release(release, f"exec(compile(open({str(HARNESS)!r}).read(), {str(HARNESS)!r}, 'exec'))",
-                          env={"SGLANG_SPEC_PATCHES": mode, "PYTHONPATH": str(STANDINS)}, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (line,) = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    return json.loads(line)
+    (lists,) = run_harness(release, HARNESS, mode, timeout=300)
+    return lists
 
 
 @pytest.mark.parametrize("release", ["0.4.10", "0.5.3rc0"])  # first and last affected release

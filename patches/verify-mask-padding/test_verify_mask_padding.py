@@ -4,24 +4,19 @@ backend a tree mask shorter than the offsets FlashInfer's plan reads from it; pa
 the mask is exactly as long as those offsets, the real requests' bits are untouched,
 and an unpadded (eager) call gets the very same mask back."""
 
-import json
 from pathlib import Path
 
 import pytest
 
-from sglang_releases import run_in_release
+from sglang_releases import run_harness
 
 pytestmark = pytest.mark.slow
 
 HARNESS = Path(__file__).with_name("reproduce.py")
-STANDINS = Path(__file__).resolve().parents[2] / "tests" / "standins"
 
 
 def calls(release, mode):
-    proc = run_in_release(release, f"exec(compile(open({str(HARNESS)!r}).read(), {str(HARNESS)!r}, 'exec'))",
-                          env={"SGLANG_SPEC_PATCHES": mode, "PYTHONPATH": str(STANDINS)}, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    padded, eager = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    padded, eager = run_harness(release, HARNESS, mode, timeout=300)
     assert padded["padded"] and padded["bs"] > padded["raw_bs"] and not eager["padded"]
     assert padded["tree_ok"] and padded["real_kv_ok"] and eager["real_kv_ok"]  # the set-up itself is sound
     return padded, eager
