@@ -11,10 +11,19 @@ adds what a patch tool for *someone else's* source needs on top:
   the text, so a hunk can never land in a look-alike place. unipatch tolerates up to
   two mismatching context lines, which is right for a human at a terminal and wrong
   for code that patches a production server unattended.
+
+Re-anchoring (``apply_anchored``) is the one bounded exception, for trees that carry
+someone else's edits next to ours: a hunk whose exact context is missing is retried
+with its outer context lines trimmed, and accepted only where the trimmed block occurs
+once in the whole file, inside one function (from the syntax tree), the result
+compiles, and every name the added lines load is bound in that function, the module
+or the builtins. The caller adds the fix's own semantic check on the result.
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -38,6 +47,7 @@ class DoesNotApply(ValueError):
 class Hunk:
     old_lines: tuple[str, ...]
     new_lines: tuple[str, ...]
+    tagged: tuple[tuple[str, str], ...] = ()  # (" " | "-" | "+", line) in diff order
 
 
 @dataclass(frozen=True)
@@ -114,12 +124,15 @@ def _parse_hunk(lines: list[str], i: int) -> tuple[int, Hunk]:
     new_count = int(match[4]) if match[4] is not None else 1
     old: list[str] = []
     new: list[str] = []
+    tagged: list[tuple[str, str]] = []
     i += 1
     while len(old) < old_count or len(new) < new_count:
         if i >= len(lines):
             raise DiffError("diff ends inside a hunk (truncated file?)")
         line = lines[i]
         tag, body = line[:1], line[1:]
+        if tag in " -+":
+            tagged.append((tag, body))
         if tag == " ":
             old.append(body)
             new.append(body)
@@ -138,7 +151,7 @@ def _parse_hunk(lines: list[str], i: int) -> tuple[int, Hunk]:
         raise DiffError(f"line {i}: hunk changes nothing")
     if not old or not new:
         raise DiffError(f"line {i}: hunk without context cannot be anchored")
-    return i, Hunk(tuple(old), tuple(new))
+    return i, Hunk(tuple(old), tuple(new), tuple(tagged))
 
 
 def _count_block(text_lines: list[str], block: tuple[str, ...]) -> int:
@@ -164,3 +177,200 @@ def apply(text: str, patch: FilePatch, *, reverse: bool = False) -> str:
         return unipatch.apply_patch(text, patch.text, forwards=not reverse)
     except unipatch.PatchError as exc:  # unique anchors but still refused: say so
         raise DoesNotApply(f"{patch.path}: {exc}") from exc
+
+
+# --- bounded re-anchoring -------------------------------------------------------------
+
+
+def _starts(text_lines: list[str], block: tuple[str, ...]) -> list[int]:
+    n = len(block)
+    return [k for k in range(len(text_lines) - n + 1)
+            if text_lines[k] == block[0] and tuple(text_lines[k : k + n]) == block]
+
+
+def _has_word(line: str) -> bool:
+    return re.search(r"[A-Za-z_]", line) is not None
+
+
+def _trimmed(hunk: Hunk) -> list[tuple[tuple[tuple[str, str], ...], tuple[str, ...]]]:
+    """The hunk with some of its outer context lines dropped, most context kept first.
+
+    Only context before the first and after the last change is dropped (never a changed
+    line, never context between changes), and at least one kept context line next to
+    the change has a word in it, so the change point stays pinned to real code.
+    """
+    tagged = hunk.tagged
+    lead = next(i for i, (tag, _) in enumerate(tagged) if tag != " ")
+    trail = next(i for i, (tag, _) in enumerate(reversed(tagged)) if tag != " ")
+    out = []
+    for a in range(lead + 1):
+        for b in range(trail + 1):
+            if a == b == 0:
+                continue
+            kept = tagged[a : len(tagged) - b]
+            context = kept[: lead - a] + kept[len(kept) - (trail - b) :]
+            if not any(_has_word(line) for _, line in context):
+                continue
+            dropped = tagged[:a] + tagged[len(tagged) - b :]
+            out.append((a + b, kept, tuple(line.strip() for _, line in dropped if line.strip())))
+    out.sort(key=lambda w: w[0])
+    return [(kept, dropped) for _, kept, dropped in out]
+
+
+def _functions(tree: ast.AST) -> list[tuple[int, int, str, ast.AST]]:
+    """(first line, last line, qualified name, node) of every function in the module."""
+    found = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = prefix + child.name
+                if not isinstance(child, ast.ClassDef):
+                    found.append((child.lineno, child.end_lineno, name, child))
+                visit(child, name + ".")
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
+    return found
+
+
+def _enclosing(functions, first: int, last: int):
+    inside = [f for f in functions if f[0] <= first and last <= f[1]]
+    return min(inside, key=lambda f: f[1] - f[0], default=None)
+
+
+def _bindings(node: ast.AST, module_level: bool) -> dict[str, int]:
+    """Name -> first line it is bound on, inside a function (or at module level)."""
+    bound: dict[str, int] = {}
+
+    def bind(name: str, line: int) -> None:
+        bound[name] = min(line, bound.get(name, line))
+
+    def walk(n: ast.AST) -> None:
+        for child in ast.iter_child_nodes(n):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bind(child.name, child.lineno)
+                if module_level:
+                    continue  # a function's own names are not the module's
+            if isinstance(child, ast.Name) and isinstance(child.ctx, (ast.Store, ast.Del)):
+                bind(child.id, child.lineno)
+            elif isinstance(child, ast.arg):
+                bind(child.arg, child.lineno)
+            elif isinstance(child, (ast.Import, ast.ImportFrom)):
+                for alias in child.names:
+                    bind((alias.asname or alias.name).split(".")[0], child.lineno)
+            elif isinstance(child, ast.ExceptHandler) and child.name:
+                bind(child.name, child.lineno)
+            elif isinstance(child, (ast.Global, ast.Nonlocal)):
+                for name in child.names:
+                    bind(name, child.lineno)
+            walk(child)
+
+    walk(node)
+    return bound
+
+
+def _unbound_names(tree: ast.AST, added: set[int]) -> list[str]:
+    """Names (and first-level attributes of names) on the added lines that nothing binds.
+
+    A name counts as bound in the function holding the line (or one around it) when it
+    is bound there on or before that line, or at module level, or is a builtin. An
+    attribute ``x.attr`` counts when ``attr`` is used somewhere off the added lines.
+    """
+    functions = _functions(tree)
+    module = _bindings(tree, module_level=True)
+    attrs_elsewhere = {n.attr for n in ast.walk(tree)
+                       if isinstance(n, ast.Attribute) and n.lineno not in added}
+    missing: list[str] = []
+    for n in ast.walk(tree):
+        if getattr(n, "lineno", None) not in added:
+            continue
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+            line, ok = n.lineno, n.id in module or hasattr(builtins, n.id)
+            for first, last, _, fn in functions:
+                if not ok and first <= line <= last:
+                    ok = _bindings(fn, module_level=False).get(n.id, line + 1) <= line
+            if not ok:
+                missing.append(n.id)
+        elif (isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+              and n.attr not in attrs_elsewhere):
+            missing.append(f"{n.value.id}.{n.attr}")
+    return sorted(set(missing))
+
+
+def apply_anchored(text: str, patch: FilePatch, *, reverse: bool = False) -> tuple[str, tuple[str, ...]]:
+    """``apply``, but a hunk whose exact context is missing is re-anchored (bounded).
+
+    Returns the new text and one note per re-anchored hunk (none when every hunk
+    matched exactly: then the text is exactly ``apply``'s). Raises DoesNotApply.
+    """
+    try:
+        return apply(text, patch, reverse=reverse), ()
+    except DoesNotApply:
+        pass
+    text_lines = text.splitlines(keepends=True)
+    own_side = "+" if reverse else "-"
+    present = set(text_lines)
+    if any(tag == own_side and line not in present for hunk in patch.hunks for tag, line in hunk.tagged):
+        # the lines this diff changes are not all there: nothing to re-anchor (cheap test
+        # first, so trees that merely lack the fix cost no parse)
+        raise DoesNotApply(f"{patch.path}: a line the diff changes is absent")
+    try:
+        functions = _functions(ast.parse(text))
+    except SyntaxError as exc:
+        raise DoesNotApply(f"{patch.path}: not valid Python, not re-anchored ({exc.msg})") from exc
+    placed: list[tuple[int, tuple[tuple[str, str], ...], str | None]] = []
+    for n, hunk in enumerate(patch.hunks, 1):
+        starts = _starts(text_lines, hunk.new_lines if reverse else hunk.old_lines)
+        if len(starts) > 1:
+            raise DoesNotApply(f"{patch.path}: hunk #{n} found {len(starts)} times")
+        if starts:
+            placed.append((starts[0], hunk.tagged, None))
+            continue
+        for kept, dropped in _trimmed(hunk):
+            block = tuple(line for tag, line in kept if tag in (" ", own_side))
+            starts = _starts(text_lines, block)
+            if len(starts) != 1:
+                continue
+            function = _enclosing(functions, starts[0] + 1, starts[0] + len(block))
+            if function is None:
+                continue
+            trimmed = ", ".join(repr(line) for line in dropped) or "blank lines"
+            placed.append((starts[0], kept, f"hunk #{n} re-anchored in {function[2]}() at line "
+                                            f"{starts[0] + 1}, context trimmed: {trimmed}"))
+            break
+        else:
+            raise DoesNotApply(f"{patch.path}: hunk #{n} not found, not even with its outer context trimmed")
+    if any(b[0] <= a[0] + len(a[1]) - 1 for a, b in zip(placed, placed[1:])):
+        raise DoesNotApply(f"{patch.path}: re-anchored hunks overlap or are out of order")
+    rebuilt = [f"--- a/{patch.path}\n", f"+++ b/{patch.path}\n"]
+    added: set[int] = set()
+    delta = 0
+    for start, tagged, note in placed:
+        if any(not line.endswith("\n") for _, line in tagged):
+            raise DoesNotApply(f"{patch.path}: a re-anchored hunk at the end of the file")
+        n_old = sum(tag != "+" for tag, _ in tagged)
+        n_new = sum(tag != "-" for tag, _ in tagged)
+        old_start = start + 1 - (delta if reverse else 0)
+        new_start = old_start + delta
+        delta += n_new - n_old
+        rebuilt.append(f"@@ -{old_start},{n_old} +{new_start},{n_new} @@\n")
+        rebuilt += [tag + line for tag, line in tagged]
+        line_no = new_start
+        for tag, _ in tagged:
+            if tag == "+" and note is not None:
+                added.add(line_no)
+            line_no += tag != "-"
+    try:
+        result = unipatch.apply_patch(text, "".join(rebuilt), forwards=not reverse)
+        compile(result, patch.path, "exec", dont_inherit=True)
+    except unipatch.PatchError as exc:
+        raise DoesNotApply(f"{patch.path}: {exc}") from exc
+    except SyntaxError as exc:
+        raise DoesNotApply(f"{patch.path}: re-anchored text does not compile: {exc.msg} (line {exc.lineno})") from exc
+    if not reverse:
+        unbound = _unbound_names(ast.parse(result), added)
+        if unbound:
+            raise DoesNotApply(f"{patch.path}: re-anchored hunk would load names not bound there: {', '.join(unbound)}")
+    return result, tuple(note for _, _, note in placed if note)

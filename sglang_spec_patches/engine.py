@@ -4,21 +4,29 @@ A fix is a folder under ``patches/``: ``fix.json`` plus one unified diff per SGL
 family. Whether a fix applies is decided by the source alone:
 
 * forward diff matches      -> ``applies``
-* reverse diff matches      -> ``already-fixed`` (baked, or patched by hand)
+* reverse diff matches      -> ``already-fixed`` (baked, or patched by hand), also
+                               when found re-anchored and it round-trips exactly
 * an upstream marker found  -> ``not-applicable`` (the release carries the fix)
+* the fix's "fixed when"    -> ``not-applicable`` (the tree carries an equivalent fix,
+  check holds                  e.g. from a downstream patch set)
+* diff re-anchored, and the -> ``applies`` (a neighbouring downstream edit; see
+  check holds on the result    ``diffs.apply_anchored``)
 * target files absent       -> ``not-applicable`` (the release lacks the code)
 * anything else             -> ``declined`` (code we do not recognise: never touched)
 
-The version only decides which family's diff is tried first.
+The version only decides which family's diff is tried first. A fix's "fixed when"
+check is ``patches/<id>/fixed_when.py``: ``check(read) -> str | None``, where
+``read(relpath)`` gives a file's text (or None) and the answer says what it recognised.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -35,6 +43,9 @@ STATES = (APPLIES, ALREADY_FIXED, NOT_APPLICABLE, DECLINED, DISABLED)
 _FIX_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _FAMILY_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\.diff$")
 _VERSION_LINE = re.compile(r"""^__version__\s*=\s*(?:version\s*=\s*)?['"]([^'"]+)['"]""", re.M)
+FIXED_WHEN_FILE = "fixed_when.py"
+UPSTREAM_FIX = "release carries the upstream fix: "
+TREE_FIX = "the tree carries an equivalent fix: "
 
 
 class FixDefinitionError(ValueError):
@@ -77,6 +88,11 @@ class Fix:
     markers: tuple[Marker, ...]
     folder: Path
     problem: str | None = None  # the folder is unusable: the fix is declined, never applied
+
+    @property
+    def fixed_when(self) -> Path | None:
+        path = self.folder / FIXED_WHEN_FILE
+        return path if path.is_file() else None
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -207,6 +223,8 @@ class Decision:
     reason: str
     family: str | None = None
     files: tuple[str, ...] = ()
+    recognised: str | None = None  # what the fix's "fixed when" check found in the tree
+    reanchored: tuple[str, ...] = ()  # per re-anchored hunk: where, and what differed
 
     def as_dict(self) -> dict:
         return {
@@ -215,6 +233,8 @@ class Decision:
             "reason": self.reason,
             "family": self.family,
             "files": list(self.files),
+            "recognised": self.recognised,
+            "reanchored": list(self.reanchored),
         }
 
 
@@ -229,12 +249,70 @@ def _apply_all(tree_texts: dict[str, str], fam: Family, reverse: bool) -> dict[s
     return {p.path: diffs.apply(tree_texts[p.path], p, reverse=reverse) for p in fam.patches}
 
 
+def _apply_anchored(tree_texts: dict[str, str], fam: Family, reverse: bool) -> tuple[dict[str, str], tuple[str, ...]]:
+    texts, notes = {}, []
+    for p in fam.patches:
+        texts[p.path], hunk_notes = diffs.apply_anchored(tree_texts[p.path], p, reverse=reverse)
+        notes += [f"{p.path} {note}" for note in hunk_notes]
+    return texts, tuple(notes)
+
+
+class CheckError(Exception):
+    """A fix's fixed_when.py cannot be loaded or its check failed to run."""
+
+
+_CHECKS: dict[Path, Callable | CheckError] = {}
+
+
+def load_check(fix: Fix) -> Callable | None:
+    """The fix's ``check(read)``, loaded by path once per process (folder names have
+    hyphens, so it is no importable module). None when the fix has none."""
+    path = fix.fixed_when
+    if path is None:
+        return None
+    key = path.resolve()
+    if key not in _CHECKS:
+        try:
+            spec = importlib.util.spec_from_file_location(f"_sglang_spec_patches_fixed_when_{fix.id.replace('-', '_')}", key)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            if not callable(getattr(module, "check", None)):
+                raise CheckError(f"{FIXED_WHEN_FILE} has no check(read) function")
+            _CHECKS[key] = module.check
+        except CheckError as exc:
+            _CHECKS[key] = exc
+        except Exception as exc:  # any fault in a shipped check declines its fix, nothing more
+            _CHECKS[key] = CheckError(f"{FIXED_WHEN_FILE} does not load: {type(exc).__name__}: {exc}")
+    found = _CHECKS[key]
+    if isinstance(found, CheckError):
+        raise found
+    return found
+
+
+def run_check(check: Callable, read: Callable[[str], str | None]) -> str | None:
+    try:
+        found = check(read)
+    except Exception as exc:  # a check that crashes on odd source must not crash the hook
+        raise CheckError(f"{FIXED_WHEN_FILE} failed: {type(exc).__name__}: {exc}") from exc
+    if found is not None and not isinstance(found, str):
+        raise CheckError(f"{FIXED_WHEN_FILE} returned {type(found).__name__}, not str or None")
+    return found or None
+
+
 def decide(fix: Fix, tree: SourceTree, version: Version | None, disabled: Iterable[str] = ()) -> Decision:
     if fix.id in set(disabled):
         return Decision(fix.id, DISABLED, "switched off by SGLANG_SPEC_PATCHES_DISABLE")
     if fix.problem:
         return Decision(fix.id, DECLINED, f"fix definition unusable: {fix.problem}")
+    try:
+        return _decide(fix, tree, version, load_check(fix))
+    except CheckError as exc:
+        return Decision(fix.id, DECLINED, f"fixed-when check unusable: {exc}")
+
+
+def _decide(fix: Fix, tree: SourceTree, version: Version | None, check: Callable | None) -> Decision:
     tried = []
+    usable = []
     for fam in _families_in_order(fix, version):
         if fam.patches is None:
             tried.append(f"family {fam.name}: diff unusable ({fam.problem})")
@@ -244,6 +322,7 @@ def decide(fix: Fix, tree: SourceTree, version: Version | None, disabled: Iterab
         if missing:
             tried.append(f"family {fam.name}: {', '.join(missing)} absent")
             continue
+        usable.append((fam, texts))
         try:
             _apply_all(texts, fam, reverse=False)
             return Decision(fix.id, APPLIES, f"family {fam.name} matches", fam.name, fam.paths)
@@ -253,10 +332,32 @@ def decide(fix: Fix, tree: SourceTree, version: Version | None, disabled: Iterab
                 return Decision(fix.id, ALREADY_FIXED, f"family {fam.name} already in the source", fam.name, fam.paths)
             except diffs.DoesNotApply:
                 tried.append(f"family {fam.name}: {forward_error}")
+    for fam, texts in usable:  # baked after re-anchoring: reverting and re-applying round-trips
+        try:
+            original, notes = _apply_anchored(texts, fam, reverse=True)
+            if _apply_anchored(original, fam, reverse=False)[0] == texts:
+                return Decision(fix.id, ALREADY_FIXED, f"family {fam.name} already in the source, re-anchored",
+                                fam.name, fam.paths, reanchored=notes)
+        except diffs.DoesNotApply:
+            pass
     for marker in fix.markers:
         text = tree.read(marker.file)
         if text is not None and marker.pattern.search(text):
-            return Decision(fix.id, NOT_APPLICABLE, f"release carries the upstream fix: {marker.means}")
+            return Decision(fix.id, NOT_APPLICABLE, UPSTREAM_FIX + marker.means)
+    if check is not None:
+        recognised = run_check(check, tree.read)
+        if recognised:
+            return Decision(fix.id, NOT_APPLICABLE, TREE_FIX + recognised, recognised=recognised)
+        for fam, texts in usable:
+            try:
+                patched, notes = _apply_anchored(texts, fam, reverse=False)
+            except diffs.DoesNotApply as exc:
+                tried.append(f"family {fam.name} re-anchored: {exc}")
+                continue
+            if run_check(check, lambda rel: patched[rel] if rel in patched else tree.read(rel)):
+                return Decision(fix.id, APPLIES, f"family {fam.name} matches after re-anchoring: " + "; ".join(notes),
+                                fam.name, fam.paths, reanchored=notes)
+            tried.append(f"family {fam.name} re-anchored, but its fixed-when check fails on the result")
     targets = [p for fam in fix.families for p in fam.paths]
     if targets and all(tree.read(p) is None for p in targets):
         return Decision(fix.id, NOT_APPLICABLE, f"release lacks the code ({', '.join(sorted(set(targets)))} absent)")
@@ -297,8 +398,11 @@ def plan(tree: SourceTree, fixes: Iterable[Fix] | None = None, disabled: Iterabl
         if decision.state != APPLIES:
             continue
         fam = next(f for f in fix.families if f.name == decision.family)
+        # A re-anchored fix is placed the same bounded way on the composed text; exact
+        # fixes stay exact, so fixes sharing a file compose as before.
+        place = (lambda t, p: diffs.apply_anchored(t, p)[0]) if decision.reanchored else diffs.apply
         try:
-            new = {p.path: diffs.apply(texts.get(p.path, tree.read(p.path)), p) for p in fam.patches}
+            new = {p.path: place(texts.get(p.path, tree.read(p.path)), p) for p in fam.patches}
         except diffs.DoesNotApply as exc:
             others = ", ".join(d.fix for d in decisions if d.state == APPLIES and d is not decision
                                and set(d.files) & set(decision.files) and d.fix < fix.id)

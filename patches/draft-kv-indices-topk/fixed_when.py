@@ -1,0 +1,71 @@
+"""draft-kv-indices-topk holds when every multi-step draft backend of FlashInfer (and
+FlashInfer MLA, where present) sizes its CUDA-graph ``kv_indices`` with the topk factor:
+in ``init_cuda_graph_state`` of each ``*MultiStepDraftBackend`` class, the value
+assigned to ``self.cuda_graph_kv_indices`` depends on ``topk`` (``self.topk``, a local
+or a helper's argument).
+
+Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None``.
+"""
+
+import ast
+
+FILES = (
+    ("sglang/srt/layers/attention/flashinfer_backend.py", True),
+    ("sglang/srt/layers/attention/flashinfer_mla_backend.py", False),
+)
+
+
+def check(read):
+    seen = []
+    for file, required in FILES:
+        text = read(file)
+        if text is None:
+            if required:
+                return None
+            continue
+        sized = _sized_with_topk(ast.parse(text))
+        if sized is None:
+            if required:
+                return None
+            continue
+        if not sized:
+            return None
+        seen.append(file.rsplit("/", 1)[1])
+    if not seen:
+        return None
+    return "the multi-step draft kv_indices CUDA-graph buffer is sized with topk in " + ", ".join(seen)
+
+
+def _sized_with_topk(tree):
+    """None when the file has no such buffer; else whether every one uses topk."""
+    verdicts = []
+    for cls in ast.walk(tree):
+        if not (isinstance(cls, ast.ClassDef) and cls.name.endswith("MultiStepDraftBackend")):
+            continue
+        for fn in cls.body:
+            if not (isinstance(fn, ast.FunctionDef) and fn.name == "init_cuda_graph_state"):
+                continue
+            assigned = {}
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Assign):
+                    for t in node.targets:
+                        if isinstance(t, ast.Name):
+                            assigned.setdefault(t.id, []).append(node.value)
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Assign) and any(
+                    isinstance(t, ast.Attribute) and t.attr == "cuda_graph_kv_indices" for t in node.targets
+                ):
+                    verdicts.append(_uses_topk(node.value, assigned))
+    return all(verdicts) if verdicts else None
+
+
+def _uses_topk(expr, assigned):
+    todo, seen = [expr], set()
+    while todo:
+        for n in ast.walk(todo.pop()):
+            if (isinstance(n, ast.Attribute) and n.attr == "topk") or (isinstance(n, ast.Name) and n.id == "topk"):
+                return True
+            if isinstance(n, ast.Name) and n.id in assigned and n.id not in seen:
+                seen.add(n.id)
+                todo += assigned[n.id]
+    return False

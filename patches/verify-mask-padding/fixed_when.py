@@ -1,0 +1,88 @@
+"""verify-mask-padding holds when ``EagleVerifyInput.generate_attn_arg_prefill`` grows
+``self.custom_mask`` (by concatenation or padding) to a length computed from the
+function's own batch size (``len(req_pool_indices)``, which counts the padded
+requests), guarded by or sized from the mask's current length, in any spelling.
+
+Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None``.
+"""
+
+import ast
+
+FILES = ("sglang/srt/speculative/eagle_info.py", "sglang/srt/speculative/eagle_utils.py")
+GROWERS = ("cat", "concat", "concatenate", "pad")
+
+
+def check(read):
+    for file in FILES:
+        text = read(file)
+        if not text or "EagleVerifyInput" not in text:
+            continue
+        fn = _method(ast.parse(text), "EagleVerifyInput", "generate_attn_arg_prefill")
+        if fn is not None and _grows_mask(fn):
+            return (f"{file.rsplit('/', 1)[1]} generate_attn_arg_prefill() grows self.custom_mask "
+                    "to the padded batch's size")
+    return None
+
+
+def _method(tree, class_name, name):
+    for cls in ast.walk(tree):
+        if isinstance(cls, ast.ClassDef) and cls.name == class_name:
+            for fn in cls.body:
+                if isinstance(fn, ast.FunctionDef) and fn.name == name:
+                    return fn
+    return None
+
+
+def _is_custom_mask(node):
+    return (isinstance(node, ast.Attribute) and node.attr == "custom_mask"
+            and isinstance(node.value, ast.Name) and node.value.id == "self")
+
+
+def _grows_mask(fn):
+    # Locals -> the expressions assigned to them, to follow mask_len, short_by, ...
+    assigned = {}
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    assigned.setdefault(target.id, []).append(node.value)
+    batch = {name for name, values in assigned.items() if any(
+        isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "len"
+        and _mentions_name(v, "req_pool_indices") for v in values)}
+
+    def reach(exprs):
+        """Every node the expressions depend on, following local assignments."""
+        nodes, todo, seen = [], list(exprs), set()
+        while todo:
+            for node in ast.walk(todo.pop()):
+                nodes.append(node)
+                if isinstance(node, ast.Name) and node.id in assigned and node.id not in seen:
+                    seen.add(node.id)
+                    todo += assigned[node.id]
+        return nodes
+
+    def visit(body, guards):
+        for stmt in body:
+            if isinstance(stmt, ast.If):
+                if visit(stmt.body, guards + [stmt.test]):
+                    return True
+                continue
+            if (isinstance(stmt, ast.Assign) and any(_is_custom_mask(t) for t in stmt.targets)
+                    and isinstance(stmt.value, ast.Call) and _call_name(stmt.value) in GROWERS):
+                nodes = reach([stmt.value, *guards])
+                sized_by_batch = any(isinstance(n, ast.Name) and n.id in batch for n in nodes)
+                knows_length = any(isinstance(n, ast.Attribute) and n.attr in ("numel", "shape")
+                                   and _is_custom_mask(n.value) for n in nodes)
+                if sized_by_batch and knows_length:
+                    return True
+        return False
+
+    return visit(fn.body, [])
+
+
+def _call_name(call):
+    return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+
+
+def _mentions_name(expr, name):
+    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(expr))
