@@ -1,18 +1,22 @@
-"""Process start: arm the hook. Run from the .pth/.start file, the SGLang plugin and
-``import sglang_spec_patches``. Imports nothing heavy and never raises outside strict
-mode: a broken shim must not stop Python or SGLang from starting."""
+"""Activation: put the real hook in place and fix SGLang modules already loaded.
+
+Called by the placeholder finder on the first ``sglang.srt.`` import, by the SGLang
+plugin, and by ``import sglang_spec_patches`` after SGLang. Never raises outside strict
+mode: a broken shim must not stop SGLang from starting.
+"""
 
 from __future__ import annotations
 
 import sys
 
 
-def activate() -> None:
+def activate():
+    """Install the hook (idempotent) and return it; None when off or when it failed."""
     from . import runtime
 
     settings = runtime.Settings.from_env()
     if settings.mode == "off":
-        return
+        return None
     try:
         from . import hook
 
@@ -22,18 +26,11 @@ def activate() -> None:
 
             with runtime.LOCK:
                 livepatch.patch_imported(finder.state)
+        return finder
     except runtime.StrictModeError:
         raise
     except Exception as exc:
         if settings.mode == "strict":
             raise
         runtime.record_problem(f"activation failed: {type(exc).__name__}: {exc}", settings)
-
-
-def arm() -> None:
-    """Entry for the .pth / .start file; swallows even strict-mode errors at interpreter start
-    (site.py would print them and carry on anyway) but reports them."""
-    try:
-        activate()
-    except Exception as exc:  # pragma: no cover - reported, not raised, at start-up
-        sys.stderr.write(f"sglang-spec-patches: not armed: {type(exc).__name__}: {exc}\n")
+        return None

@@ -2,17 +2,17 @@
 
 A meta-path finder sits in front of the normal path finder. For any ``sglang.srt.*``
 module that a fix touches it lets the normal finder locate the file, then swaps in a
-loader that compiles the patched text instead of the file's. Like pytest's assertion
-rewriting, it never writes or reads SGLang's own ``.pyc`` (the patched bytecode is
-not cached at all: a handful of modules compile in milliseconds), and it seeds
-``linecache`` so tracebacks and ``inspect.getsource`` show the patched lines.
+loader that runs the patched text instead of the file's. Like pytest's assertion
+rewriting, it never writes or reads SGLang's own ``.pyc``: the patched bytecode has
+its own cache file (``bytecode.py``). It seeds ``linecache`` so tracebacks and
+``inspect.getsource`` show the patched lines.
 
-Nothing heavy is imported until an ``sglang.srt`` module is imported.
+Loaded on the first ``sglang.srt`` import (the package's placeholder finder), not at start.
 """
 
 from __future__ import annotations
 
-# Imported at every interpreter start: keep to modules Python has already loaded.
+# Loaded inside SGLang's first import: keep to modules SGLang has loaded already.
 import importlib.machinery
 import sys
 
@@ -77,7 +77,7 @@ def seed_linecache(filename: str, text: str) -> None:
 
 
 class PatchedSourceLoader(importlib.machinery.SourceFileLoader):
-    """Loads a module from its patched text; bytecode caches are neither read nor written."""
+    """Loads a module from its patched text, through our own bytecode cache (never SGLang's)."""
 
     def __init__(self, fullname: str, path: str, text: str, fixes: list[str], state: _State):
         super().__init__(fullname, path)
@@ -89,9 +89,16 @@ class PatchedSourceLoader(importlib.machinery.SourceFileLoader):
         return self._text
 
     def get_code(self, fullname: str):
-        code = compile(self._text, self.path, "exec", dont_inherit=True)
+        from . import bytecode
+
+        code = bytecode.load(self.path, self._text)
+        how = "read from cache"
+        if code is None:
+            code = compile(self._text, self.path, "exec", dont_inherit=True)
+            how = "compiled, cache written" if bytecode.store(self.path, self._text, code) else "compiled"
         seed_linecache(self.path, self._text)
-        runtime.record_module(fullname, {"how": "import-hook", "fixes": self._fixes}, self._state.settings)
+        runtime.record_module(fullname, {"how": "import-hook", "fixes": self._fixes, "bytecode": how},
+                              self._state.settings)
         return code
 
 
@@ -141,6 +148,9 @@ class SpecPatchFinder:
             )
             return spec
         spec.loader = PatchedSourceLoader(fullname, spec.origin, plan.texts[relpath], fixes, self.state)
+        from . import bytecode
+
+        spec.cached = bytecode.cache_path(spec.origin)  # __cached__ names our file, not SGLang's
         return spec
 
 
@@ -149,9 +159,15 @@ def installed_finder() -> SpecPatchFinder | None:
 
 
 def install(settings: runtime.Settings) -> SpecPatchFinder:
-    """Put the finder first on sys.meta_path (once per process)."""
-    finder = installed_finder()
-    if finder is None:
-        finder = SpecPatchFinder(settings)
-        sys.meta_path.insert(0, finder)
+    """Put the finder on sys.meta_path (once per process): where the start-up placeholder
+    stood (finders that start-up files put in front of it stay in front), else first."""
+    from . import FirstSGLangImport
+
+    with runtime.LOCK:
+        finder = installed_finder()
+        if finder is None:
+            finder = SpecPatchFinder(settings)
+            placeholders = [i for i, f in enumerate(sys.meta_path) if isinstance(f, FirstSGLangImport)]
+            sys.meta_path.insert(placeholders[0] if placeholders else 0, finder)
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, FirstSGLangImport)]
     return finder

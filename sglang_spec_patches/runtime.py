@@ -7,8 +7,8 @@ Everything a process did is kept in ``RECORD`` (see ``report()``), and, when
 
 from __future__ import annotations
 
-# Imported at every interpreter start (through the .pth): only built-in modules here;
-# json and pathlib are imported when something is actually recorded.
+# Loaded on the first SGLang import (not at interpreter start) and by the plugin: only
+# built-in modules here; json and pathlib are imported when something is recorded.
 import _thread
 import os
 import sys
