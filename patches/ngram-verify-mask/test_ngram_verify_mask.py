@@ -3,17 +3,19 @@ what is a stand-in): when the CUDA graph pads an n-gram verify batch,
 NgramVerifyInput.generate_attn_arg_prefill hands the backend a tree mask shorter than
 the offsets FlashInfer's plan reads from it; patched, the mask handed over is exactly as
 long as those offsets, the real requests' bits are untouched, the input's own mask is
-left as built, and an unpadded (eager) call gets the very same mask back."""
+left as built, and an unpadded (eager) call gets the very same mask back. Also: the
+fix's fixed-when check on real release sources."""
 
 from pathlib import Path
 
 import pytest
 
-from sglang_releases import run_harness
-
-pytestmark = pytest.mark.slow
+from sglang_releases import run_harness, unpack
+from sglang_spec_patches import engine
 
 HARNESS = Path(__file__).with_name("reproduce.py")
+FIX = engine.load_fix(Path(__file__).parent)
+NGRAM_INFO = "sglang/srt/speculative/ngram_info.py"
 
 
 def calls(release, mode):
@@ -40,6 +42,7 @@ def assert_fixed(padded, eager, padded_twice):
 
 # One release of each family: NgramVerifyInput in ngram_utils.py, then in ngram_info.py
 # (0.5.13.post1 is the last release without the upstream fix).
+@pytest.mark.slow
 @pytest.mark.parametrize("release", ["0.5.3rc2", "0.5.13.post1"])
 def test_padded_ngram_verify_mask_covers_what_flashinfer_reads(cpu_env, release):
     padded, eager, padded_twice = calls(release, "off")
@@ -52,7 +55,40 @@ def test_padded_ngram_verify_mask_covers_what_flashinfer_reads(cpu_env, release)
     assert_fixed(*calls(release, "on"))
 
 
+@pytest.mark.slow
 def test_first_fixed_release_hands_over_the_same_mask(cpu_env):
     # 0.5.14 pads inside generate_attn_arg_prefill itself: the same checks hold there
     # unpatched, so patched releases behave like it.
     assert_fixed(*calls("0.5.14", "off"))
+
+
+def fixed_when(read):
+    return engine.load_check(FIX)(read)
+
+
+@pytest.mark.parametrize("release", ["0.5.3rc2", "0.5.13.post1"])
+def test_fixed_when_is_false_on_an_affected_release_and_true_once_patched(release):
+    tree = engine.SourceTree(unpack(release))
+    assert fixed_when(tree.read) is None
+    plan = engine.plan(tree, [FIX])
+    assert plan.decision(FIX.id).state == engine.APPLIES
+    assert fixed_when(lambda rel: plan.texts.get(rel) or tree.read(rel))
+
+
+@pytest.mark.parametrize("release", ["0.5.14", "0.5.23"])
+def test_fixed_when_recognises_upstreams_padding(release):
+    assert "pads the tree mask" in fixed_when(engine.SourceTree(unpack(release)).read)
+
+
+@pytest.mark.parametrize("edit", [
+    # the padded copy is built but the unpadded mask is handed over
+    ("return kv_indices, cum_kv_seq_len, self.qo_indptr, custom_mask",
+     "return kv_indices, cum_kv_seq_len, self.qo_indptr, self.custom_mask"),
+    # padded to a length that does not follow the batch size
+    ("+ (self.draft_token_num**2) * bs", "+ (self.draft_token_num**2) * 8"),
+])
+def test_fixed_when_rejects_near_misses(edit):
+    text = engine.SourceTree(unpack("0.5.14")).read(NGRAM_INFO)
+    assert text.count(edit[0]) == 1
+    edited = text.replace(*edit)
+    assert fixed_when(lambda rel: edited if rel == NGRAM_INFO else None) is None
