@@ -98,6 +98,16 @@ def _pads(flags: dict) -> str | None:
     return "the default capture list is sparse (e.g. 9, 11, 13 pad up)"
 
 
+def _verify_pads(flags: dict) -> str | None:
+    """Why the target runner pads verify batches, or None: as _pads, but the draft-extend
+    runner's token padding does not count (n-gram has no draft model)."""
+    bs = flags["cuda_graph_bs"] or []
+    missing = bs and set(range(1, max(bs) + 1)) - set(bs)
+    if flags["enable_dp_attention"] or missing or not (bs or flags["disable_cuda_graph_padding"]):
+        return _pads(flags)
+    return None
+
+
 def diagnose(flags: dict, plan: engine.Plan, settings: runtime.Settings, activation: dict) -> list[Finding]:
     states = {d.fix: d.state for d in plan.decisions}
     findings: list[Finding] = []
@@ -141,6 +151,12 @@ def diagnose(flags: dict, plan: engine.Plan, settings: runtime.Settings, activat
         risk("verify-mask-padding",
              f"verify CUDA-graph padding with FlashInfer{on}: the tree mask is shorter than FlashInfer reads (#9481)",
              "use --attention-backend fa3/triton, or --disable-cuda-graph")
+    verify_pads = _verify_pads(flags)
+    if spec == "NGRAM" and verify_pads and flashinfer:
+        risk("ngram-verify-mask",
+             f"n-gram verify CUDA-graph padding with FlashInfer{on}: {verify_pads}; "
+             "the tree mask is shorter than FlashInfer reads (#24361)",
+             "use --attention-backend fa3/triton, list every batch size in --cuda-graph-bs, or --disable-cuda-graph")
     if pads:
         risk("draft-padding-buffers",
              f"padded draft slots keep stale topk_p/topk_index/hidden_states ({pads})",

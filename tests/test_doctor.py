@@ -82,3 +82,27 @@ def test_plugin_support_is_read_from_the_source(release, plugin):
 
 def test_no_speculative_decoding_no_risk():
     assert risky(run("0.5.2", ["--attention-backend", "flashinfer"], settings=runtime.Settings("off", frozenset(), None))) == set()
+
+
+NGRAM = ["--speculative-algorithm", "NGRAM", "--speculative-num-draft-tokens", "8", "--attention-backend", "flashinfer"]
+OFF = runtime.Settings("off", frozenset(), None)
+
+
+@pytest.mark.parametrize("padding", [["--cuda-graph-bs", "1", "2", "4", "8"], [], ["--enable-dp-attention"]])
+def test_ngram_verify_padding_is_a_risk_until_the_fix_applies(padding):
+    findings = run("0.5.13", NGRAM + padding, settings=OFF)
+    (f,) = [f for f in findings if f.fix == "ngram-verify-mask"]
+    assert f.risk and "#24361" in f.message and "SGLANG_SPEC_PATCHES=off" in f.remedy
+    assert "ngram-verify-mask" not in risky(run("0.5.13", NGRAM + padding))  # shim on
+
+
+@pytest.mark.parametrize("release, argv", [
+    ("0.5.14", NGRAM),  # pads the mask itself
+    ("0.5.13", NGRAM + ["--cuda-graph-bs", "1", "2", "3", "4"]),  # every size captured: no verify padding
+    ("0.5.13", NGRAM + ["--disable-cuda-graph-padding"]),
+    ("0.5.13", NGRAM + ["--disable-cuda-graph"]),
+    ("0.5.13", ["--speculative-algorithm", "NGRAM", "--attention-backend", "fa3"]),
+    ("0.5.13", EAGLE + ["--attention-backend", "flashinfer"]),  # the n-gram path is not used
+])
+def test_ngram_verify_mask_is_no_risk_where_it_cannot_trigger(release, argv):
+    assert "ngram-verify-mask" not in risky(run(release, argv, settings=OFF))
