@@ -22,13 +22,15 @@ called), and the scheduler's requests (only their count is read here). The rotar
 embedding is applied with its pure-torch ``forward_native``, which reads the same
 ``cos_sin_cache`` row per position as the CUDA kernel, but checks the index.
 
-It prints JSON lines:
-- ``draft``: the draft config with SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN unset and
-  set to 1: the error, if any, the draft's context length and max_position_embeddings,
-  how many positions the draft's rotary cache holds, and whether the rotary embedding
-  can be applied at the last position of the context.
-- ``target``: a target given a context longer than its own, variable unset (unchanged
-  behaviour expected: accepted in 0.4.10 ... 0.5.0rc2, refused from 0.5.1).
+It prints JSON lines (``env`` is the value of SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN,
+null for unset; the shim's mode comes from SGLANG_SPEC_PATCHES as the caller set it):
+- ``draft``: the draft config with the variable unset, "1", "0" and "false": the error,
+  if any, the warnings logged while ModelConfig was built, the draft's context length and
+  max_position_embeddings, how many positions the draft's rotary cache holds, and whether
+  the rotary embedding can be applied at the last position of the context.
+- ``target``: a target given a context longer than its own, variable unset and "false":
+  the error or the context length, and the warnings (unchanged behaviour expected:
+  accepted in 0.4.10 ... 0.5.0rc2 unless the variable is false, refused from 0.5.1).
 - ``verify``: the req_to_token row width set up by ``init_memory_pool``, and whether the
   verify write of a request near the end of the context spilled into the next row.
 """
@@ -38,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import tempfile
 
@@ -59,6 +62,7 @@ from sglang.srt.speculative.spec_info import SpeculativeAlgorithm  # noqa: E402
 
 TARGET_CONTEXT, DRAFT_CONTEXT = 8192, 2048
 STEPS, TOPK, DRAFT_TOKENS = 3, 4, 16  # EAGLE settings of SGLang's docs; D = num_draft_tokens
+DRAFT_ENV_VALUES = (None, "1", "0", "false")  # unset, opted in, two spellings of "no"
 EagleVerifyInput = release_attr(
     "EagleVerifyInput", "sglang.srt.speculative.eagle_utils", "sglang.srt.speculative.eagle_info"
 )
@@ -80,6 +84,37 @@ def gpu_index_placeholder():
             os.environ.pop("CUDA_VISIBLE_DEVICES")
         else:
             os.environ["CUDA_VISIBLE_DEVICES"] = saved
+
+
+@contextlib.contextmanager
+def env_value(value):
+    """SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN set to ``value`` (None: unset)."""
+    if value is None:
+        os.environ.pop(ENV, None)
+    else:
+        os.environ[ENV] = value
+    try:
+        yield
+    finally:
+        os.environ.pop(ENV, None)
+
+
+class WarningsLogged(logging.Handler):
+    """Every warning any logger passes up to the root while it is attached."""
+
+    def __init__(self):
+        super().__init__(level=logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append({"logger": record.name, "message": record.getMessage()})
+
+    def __enter__(self):
+        logging.getLogger().addHandler(self)
+        return self.messages
+
+    def __exit__(self, *exc):
+        logging.getLogger().removeHandler(self)
 
 
 def write_config(directory, arch, max_positions):
@@ -122,21 +157,19 @@ def draft_rotary(config):
     ), head_dim
 
 
-def draft_case(server_args, target_config, allow):
-    if allow:
-        os.environ[ENV] = "1"
-    else:
-        os.environ.pop(ENV, None)
+def draft_case(server_args, target_config, value, draft_path):
+    """``draft_path``: a copy of the draft config of its own. SGLang caches the HF config
+    per path (``get_config``), and the patched ModelConfig raises max_position_embeddings
+    on that cached object, as upstream does; a fresh path keeps the cases apart."""
     # EAGLEWorker.__init__: "Override context length with target model's context length"
     server_args.context_length = target_config.context_len
-    out = {"case": "draft", "allow": allow}
-    try:
-        with gpu_index_placeholder():  # TpModelWorker.__init__ for the draft worker
-            config = ModelConfig.from_server_args(
-                server_args, model_path=server_args.speculative_draft_model_path, is_draft_model=True
-            )
-    except ValueError as e:
-        return {**out, "error": str(e)}
+    out = {"case": "draft", "env": value}
+    # TpModelWorker.__init__ for the draft worker
+    with env_value(value), WarningsLogged() as warnings, gpu_index_placeholder():
+        try:
+            config = ModelConfig.from_server_args(server_args, model_path=draft_path, is_draft_model=True)
+        except ValueError as e:
+            return {**out, "error": str(e), "warnings": warnings}
     rope, head_dim = draft_rotary(config.hf_text_config)
     last = config.context_len - 1  # the last position a request can reach
     q = torch.zeros(1, head_dim * config.hf_text_config.num_attention_heads)
@@ -148,22 +181,23 @@ def draft_case(server_args, target_config, allow):
     except IndexError as e:
         rope_error = str(e)
     return {
-        **out, "error": None, "context_len": config.context_len,
+        **out, "error": None, "warnings": warnings, "context_len": config.context_len,
         "max_position_embeddings": config.hf_text_config.max_position_embeddings,
         "rope_rows": int(rope.cos_sin_cache.shape[0]), "last_position": last,
         "rope_error": rope_error,
     }
 
 
-def target_case(server_args):
-    os.environ.pop(ENV, None)
+def target_case(server_args, value):
     server_args.context_length = 2 * TARGET_CONTEXT
+    out = {"case": "target", "env": value}
     try:
-        with gpu_index_placeholder():
-            config = ModelConfig.from_server_args(server_args)
-        return {"case": "target", "error": None, "context_len": config.context_len}
-    except ValueError as e:
-        return {"case": "target", "error": str(e)}
+        with env_value(value), WarningsLogged() as warnings, gpu_index_placeholder():
+            try:
+                config = ModelConfig.from_server_args(server_args)
+            except ValueError as e:
+                return {**out, "error": str(e), "warnings": warnings}
+        return {**out, "error": None, "warnings": warnings, "context_len": config.context_len}
     finally:
         server_args.context_length = None
 
@@ -255,11 +289,16 @@ def run(tmp):
         model_path=target, speculative_draft_model_path=draft, speculative_algorithm="EAGLE",
         speculative_num_steps=STEPS, speculative_eagle_topk=TOPK,
         speculative_num_draft_tokens=DRAFT_TOKENS, device="cpu", page_size=1,
+        chunked_prefill_size=2048,  # what __post_init__ picks for a small GPU (read from 0.5.0rc2)
     )
     target_config = ModelConfig.from_server_args(server_args)  # TpModelWorker, target
-    results = [draft_case(server_args, target_config, allow) for allow in (False, True)]
+    results = [
+        draft_case(server_args, target_config, value,
+                   write_config(os.path.join(tmp, f"draft-{i}"), "LlamaForCausalLMEagle", DRAFT_CONTEXT))
+        for i, value in enumerate(DRAFT_ENV_VALUES)
+    ]
     server_args.context_length = None
-    results.append(target_case(server_args))
+    results += [target_case(server_args, value) for value in (None, "false")]
     results.append(verify_case(server_args, target_config))
     for r in results:
         print(json.dumps(r), flush=True)

@@ -177,7 +177,10 @@ def test_tiny_models_load_in_the_real_model_config(cpu_env, version, tmp_path):
     # #9388 with the opt-in: unpatched the draft keeps a 128-row rotary cache for a 256 context.
     assert off["short_draft_allow_1"]["context_len"] == 256 and off["short_draft_allow_1"]["max_pos"] == 128
     assert on["short_draft_allow_1"]["context_len"] == 256 and on["short_draft_allow_1"]["max_pos"] == 256
-    # Without the opt-in the patched draft refuses to be stretched (0.5.1+ refuse unpatched too).
-    assert "SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN" in on["short_draft_allow_None"]
     if version == "0.4.10":
+        # Variable unset: the release's default (true) stays; patched, the rotary cache follows.
         assert off["short_draft_allow_None"]["max_pos"] == 128  # silently stretched: the bug's default
+        assert on["short_draft_allow_None"]["context_len"] == 256 and on["short_draft_allow_None"]["max_pos"] == 256
+    else:
+        # 0.5.1+ refuse a stretched draft unless opted in, patched or not.
+        assert "SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN" in on["short_draft_allow_None"]
