@@ -22,45 +22,51 @@ _PREFIX = "sglang.srt."
 
 
 class _State:
-    """The process's catalog and plan, made on first need (under runtime.LOCK)."""
+    """The process's plan, made on first need (under runtime.LOCK)."""
 
-    def __init__(self, settings: runtime.Settings):
+    def __init__(self, settings: runtime.Settings, use_plan_cache: bool = False):
         self.settings = settings
-        self.fixes = None
-        self.targets: dict[str, str] | None = None  # module name -> relpath
-        self.plan = None
-
-    def load_targets(self) -> dict[str, str]:
-        if self.targets is None:
-            from . import engine
-
-            self.fixes = engine.load_fixes()
-            self.targets = {
-                engine.module_name(path): path
-                for fix in self.fixes
-                for fam in fix.families
-                for path in fam.paths
-            }
-        return self.targets
+        self.fixes = None  # the catalog to plan with; None: the installed one (then cacheable)
+        self.use_plan_cache = use_plan_cache
+        self.plan = None  # plancache.HookPlan
 
     def ensure_plan(self, sglang_dir: str):
         if self.plan is None:
-            from pathlib import Path
+            import os
 
-            from . import engine
+            from . import plancache
 
-            self.load_targets()
-            tree = engine.SourceTree(Path(sglang_dir).parent)
-            self.plan = engine.plan(tree, self.fixes, disabled=self.settings.disabled)
-            runtime.record_plan(self.plan, self.settings)
-            for d in self.plan.decisions:
-                if d.state == engine.DECLINED:
-                    message = f"fix {d.fix} declined: {d.reason}"
+            root = os.path.dirname(sglang_dir)
+            cacheable = self.use_plan_cache and self.fixes is None
+            plan = plancache.load(root, self.settings.disabled) if cacheable else None
+            if plan is None:
+                plan = self._decide(root, cacheable)
+            self.plan = plan
+            runtime.record_plan(plan, self.settings)
+            for d in plan.decisions:
+                if d["state"] == "declined":
+                    message = f"fix {d['fix']} declined: {d['reason']}"
                     if self.settings.mode == "strict":
                         runtime.record_problem(message + " (strict mode)", self.settings)
                         raise runtime.StrictModeError(message)
                     runtime.record_problem(message, self.settings)
         return self.plan
+
+    def _decide(self, root: str, cacheable: bool):
+        from . import engine, plancache
+
+        class RecordingTree(engine.SourceTree):  # remembers what the engine read, for the cache key
+            def read(self, relpath):
+                text = super().read(relpath)
+                reads[relpath] = text
+                return text
+
+        reads: dict[str, str | None] = {}
+        fixes = engine.load_fixes() if self.fixes is None else self.fixes
+        plan = plancache.HookPlan.from_plan(engine.plan(RecordingTree(root), fixes, disabled=self.settings.disabled))
+        if cacheable:
+            plancache.store(plan, reads, self.settings.disabled)
+        return plan
 
 
 def sglang_dir() -> str | None:
@@ -105,8 +111,8 @@ class PatchedSourceLoader(importlib.machinery.SourceFileLoader):
 class SpecPatchFinder:
     """A meta-path finder (``find_spec`` is all the import system asks of one)."""
 
-    def __init__(self, settings: runtime.Settings):
-        self.state = _State(settings)
+    def __init__(self, settings: runtime.Settings, use_plan_cache: bool = False):
+        self.state = _State(settings, use_plan_cache)
 
     def find_spec(self, fullname, path=None, target=None):
         if not fullname.startswith(_PREFIX):
@@ -124,13 +130,13 @@ class SpecPatchFinder:
             return None
 
     def _find_spec(self, fullname, path, target):
-        relpath = self.state.load_targets().get(fullname)
-        if relpath is None:
-            return None
         root = sglang_dir()
         if root is None:
             return None
         plan = self.state.ensure_plan(root)
+        relpath = plan.targets.get(fullname)
+        if relpath is None:
+            return None
         fixes = plan.fixes_for(relpath)
         if not fixes:
             return None
@@ -138,10 +144,10 @@ class SpecPatchFinder:
         if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
             runtime.record_problem(f"{fullname} is not loaded from source here; not patched", self.state.settings)
             return spec
-        from pathlib import Path
+        import os
 
-        expected = Path(plan.root, relpath).resolve()
-        if Path(spec.origin).resolve() != expected:
+        expected = os.path.join(plan.root, relpath)
+        if not os.path.samefile(spec.origin, expected):
             runtime.record_problem(
                 f"{fullname} comes from {spec.origin}, not the planned {expected}; not patched",
                 self.state.settings,
@@ -166,7 +172,7 @@ def install(settings: runtime.Settings) -> SpecPatchFinder:
     with runtime.LOCK:
         finder = installed_finder()
         if finder is None:
-            finder = SpecPatchFinder(settings)
+            finder = SpecPatchFinder(settings, use_plan_cache=True)
             placeholders = [i for i, f in enumerate(sys.meta_path) if isinstance(f, FirstSGLangImport)]
             sys.meta_path.insert(placeholders[0] if placeholders else 0, finder)
         sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, FirstSGLangImport)]

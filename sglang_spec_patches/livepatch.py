@@ -97,15 +97,12 @@ def patch_imported(state: "hook._State") -> None:
     """Fix every target module already in sys.modules; report anything it cannot fix."""
     import sys
 
-    targets = state.load_targets()
-    already = [name for name in targets if name in sys.modules]
-    if not already:
-        return
     root = hook.sglang_dir()
     if root is None:
         return
     plan = state.ensure_plan(root)
-    for name in already:
+    targets = plan.targets
+    for name in [name for name in targets if name in sys.modules]:
         relpath = targets[name]
         fixes = plan.fixes_for(relpath)
         if not fixes:

@@ -62,6 +62,7 @@ RECORD: dict = {
     "sglang_root": None,
     "sglang_version": None,
     "fixes": [],
+    "plan": None,  # "decided" here, or "read from cache" (plancache.py)
     "modules": {},  # module name -> {"how": "import-hook" | "live", "fixes": [...], ...}
     "problems": [],
 }
@@ -73,7 +74,8 @@ def record_plan(plan, settings: Settings) -> None:
             mode=settings.mode,
             sglang_root=str(plan.root),
             sglang_version=plan.version,
-            fixes=[d.as_dict() for d in plan.decisions],
+            fixes=list(plan.decisions),
+            plan="read from cache" if plan.from_cache else "decided",
         )
     flush(settings)
 

@@ -1,0 +1,141 @@
+"""The plan a process starts from, and its cache beside SGLang's bytecode.
+
+Deciding every fix reads the target files, applies diffs and runs each fix's
+``fixed_when`` check on the syntax tree: tens of milliseconds, in every SGLang process.
+The outcome depends only on the files the engine read, the shim's own files (engine,
+catalog) and the disabled fixes, so it is cached in
+``sglang/__pycache__/sglang-spec-patches-<version>.<cache tag>.plan`` and reused while
+
+* every file the engine read has the same bytes (hashed, not just stat'ed),
+* every file of the shim (its modules, each fix's ``fix.json``, diffs, checks) has the
+  same size and modification time, and the disabled fixes are the same.
+
+Anything else (no cache, a read-only tree, a corrupt file) plans from scratch; writing
+is atomic and never fatal. ``HookPlan`` is what the hook needs of a plan, either way.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import marshal
+import os
+import sys
+
+from . import __version__
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_VERSION_FILES = ("sglang/_version.py", "sglang/version.py")
+
+
+class HookPlan:
+    """A decided plan, as plain data: decisions as dicts, patched texts, fixes per file."""
+
+    __slots__ = ("root", "version", "decisions", "texts", "fixes", "targets", "from_cache")
+
+    def __init__(self, root: str, version, decisions: list[dict], texts: dict[str, str],
+                 fixes: dict[str, list[str]], from_cache: bool = False):
+        self.root, self.version, self.decisions, self.texts, self.fixes = root, version, decisions, texts, fixes
+        self.from_cache = from_cache
+        # module name -> relpath of every module the plan changes
+        self.targets = {rel[: -len(".py")].replace("/", ".").removesuffix(".__init__"): rel for rel in texts}
+
+    @classmethod
+    def from_plan(cls, plan) -> "HookPlan":
+        texts = dict(plan.texts)
+        return cls(str(plan.root), plan.version, [d.as_dict() for d in plan.decisions], texts,
+                   {rel: plan.fixes_for(rel) for rel in texts})
+
+    def fixes_for(self, relpath: str) -> list[str]:
+        return self.fixes.get(relpath, [])
+
+
+def cache_path(root: str) -> str | None:
+    try:
+        init_pyc = importlib.util.cache_from_source(os.path.join(root, "sglang", "__init__.py"))
+    except (NotImplementedError, ValueError):
+        return None
+    return os.path.join(os.path.dirname(init_pyc),
+                        f"sglang-spec-patches-{__version__}.{sys.implementation.cache_tag}.plan")
+
+
+def _shim_files() -> list[tuple[str, int, int]]:
+    """(path, mtime_ns, size) of every file that can change a decision: the package's
+    modules, and each fix's fix.json, diffs and fixed_when.py."""
+    catalog = os.path.join(_PACKAGE_DIR, "patches")  # inside a wheel
+    if not os.path.isdir(catalog):
+        catalog = os.path.join(os.path.dirname(_PACKAGE_DIR), "patches")  # a source checkout
+    paths = [os.path.join(_PACKAGE_DIR, n) for n in os.listdir(_PACKAGE_DIR) if n.endswith(".py")]
+    for fix in os.listdir(catalog):
+        folder = os.path.join(catalog, fix)
+        if os.path.isdir(folder):
+            paths += [os.path.join(folder, n) for n in os.listdir(folder)
+                      if n.endswith((".json", ".diff")) or n == "fixed_when.py"]
+    out = []
+    for path in sorted(paths):
+        st = os.stat(path)
+        out.append((path, st.st_mtime_ns, st.st_size))
+    return out
+
+
+def _file_hash(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return importlib.util.source_hash(fh.read())
+    except FileNotFoundError:
+        return None
+
+
+def _key(disabled) -> tuple:
+    return (importlib.util.MAGIC_NUMBER, __version__, tuple(sorted(disabled)), tuple(_shim_files()))
+
+
+def load(root: str, disabled) -> HookPlan | None:
+    """The cached plan for this tree, if every input is unchanged; else None."""
+    path = cache_path(root)
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            data = marshal.loads(fh.read())
+        if data["key"] != _key(disabled) or data["root"] != root:
+            return None
+        for relpath, digest in data["reads"]:
+            if _file_hash(os.path.join(root, relpath)) != digest:
+                return None
+        return HookPlan(root, data["version"], data["decisions"], data["texts"], data["fixes"], from_cache=True)
+    except (OSError, EOFError, ValueError, TypeError, KeyError):
+        return None
+
+
+def store(plan: HookPlan, reads: dict[str, str | None], disabled) -> bool:
+    """Write the plan with what it read; False (nothing left behind) if it cannot be."""
+    path = cache_path(plan.root)
+    if path is None or sys.dont_write_bytecode:
+        return False
+    if not any(reads.get(rel) for rel in _VERSION_FILES):
+        return False  # the version came from dist-info metadata, which is not tracked
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        data = {
+            "key": _key(disabled),
+            "root": plan.root,
+            "reads": [(rel, None if text is None else importlib.util.source_hash(text.encode("utf-8")))
+                      for rel, text in sorted(reads.items())],
+            "version": plan.version,
+            "decisions": plan.decisions,
+            "texts": plan.texts,
+            "fixes": plan.fixes,
+        }
+        blob = marshal.dumps(data)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            with open(fd, "wb") as fh:
+                fh.write(blob)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except (OSError, ValueError):
+        return False
+    return True
