@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,44 @@ def _draft_context(path: str | None) -> int | None:
     cfg = json.loads(Path(path, "config.json").read_text())
     text_cfg = cfg.get("text_config", cfg)
     return text_cfg.get("max_position_embeddings")
+
+
+_ALLOW_STRETCH_ENV = "SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN"
+
+
+def _context_stretch_refused(draft_ctx: int, target_ctx: int, plan: engine.Plan,
+                             settings: runtime.Settings) -> Finding | None:
+    """Say when this SGLang will stop at start-up because the draft is shorter than the
+    target: not a crash risk, but users should know why and what to set. Up to 0.5.0rc2
+    the variable defaults to true (the source names ``default="True"``; draft-context-length
+    keeps that unless the shim runs in strict mode); from 0.5.1 it defaults to false."""
+    text = engine.SourceTree(plan.root).read("sglang/srt/configs/model_config.py") or ""
+    value = os.environ.get(_ALLOW_STRETCH_ENV)
+    # as the release reads it: get_bool_env_var up to 0.5.3rc0, the envs registry after
+    truthy = ("1", "true", "yes", "y") if f"envs.{_ALLOW_STRETCH_ENV}" in text else ("1", "true")
+    allowed = value is not None and value.lower() in truthy
+    if allowed or _ALLOW_STRETCH_ENV not in text:
+        return None
+    defaults_true = re.search(rf'"{_ALLOW_STRETCH_ENV}",\s*default=[^)]*"True"', text) is not None
+    fix = plan.decision("draft-context-length")
+    strict_refuses = (defaults_true and settings.mode == "strict" and fix is not None
+                      and fix.state in (engine.APPLIES, engine.ALREADY_FIXED))
+    if value is None and defaults_true and not strict_refuses:
+        return None
+    if value is not None:
+        why = f"{_ALLOW_STRETCH_ENV}={value} here"
+    elif strict_refuses:
+        why = "SGLANG_SPEC_PATCHES=strict makes stretching a draft opt-in"
+    else:
+        why = (f"from 0.5.1 SGLang refuses a longer context unless {_ALLOW_STRETCH_ENV} is set "
+               "(draft-context-length keeps that)")
+    return Finding(
+        False, "draft-context-length",
+        f"start-up will stop: ModelConfig raises ValueError for the draft (context {draft_ctx}) "
+        f"stretched to the target's {target_ctx}: {why}",
+        f"set {_ALLOW_STRETCH_ENV}=1 to run the draft at the target's context (outputs stay lossless, "
+        f"acceptance may drop past {draft_ctx}; the draft's rotary cache is raised with the fix applied "
+        f"or from 0.5.3rc2), or --context-length {draft_ctx}")
 
 
 def _pads(flags: dict) -> str | None:
@@ -178,6 +217,9 @@ def diagnose(flags: dict, plan: engine.Plan, settings: runtime.Settings, activat
              f"draft model context {draft_ctx} is shorter than the target's {target_ctx}: "
              "its rotary cache is overrun",
              f"--context-length {draft_ctx}")
+        note = _context_stretch_refused(draft_ctx, target_ctx, plan, settings)
+        if note:
+            findings.append(note)
     for d in plan.decisions:
         if d.state == engine.DISABLED and not any(f.fix == d.fix for f in findings):
             findings.append(Finding(False, d.fix, f"fix {d.fix} is disabled", f"remove it from SGLANG_SPEC_PATCHES_DISABLE"))

@@ -68,6 +68,37 @@ def test_shorter_draft_context_is_found(tmp_path):
     assert "draft-context-length" not in risky(run("0.5.2", argv))
 
 
+def stretch_refused_notes(release, tmp_path, settings=ON):
+    draft = tmp_path / "draft"
+    draft.mkdir(exist_ok=True)
+    (draft / "config.json").write_text(json.dumps({"max_position_embeddings": 2048}))
+    argv = EAGLE + ["--speculative-draft-model-path", str(draft), "--context-length", "8192",
+                    "--attention-backend", "fa3"]
+    return [f for f in run(release, argv, settings=settings)
+            if f.fix == "draft-context-length" and "start-up will stop" in f.message]
+
+
+@pytest.mark.parametrize("release", ["0.5.2", "0.5.13"])  # family 0.5.1; carries the upstream fix
+def test_shorter_draft_that_the_release_refuses_says_why_and_what_to_set(tmp_path, monkeypatch, release):
+    monkeypatch.delenv("SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN", raising=False)
+    (note,) = stretch_refused_notes(release, tmp_path)
+    assert not note.risk and "2048" in note.message and "8192" in note.message, note
+    assert "SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN=1" in note.remedy, note
+    monkeypatch.setenv("SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN", "1")
+    assert stretch_refused_notes(release, tmp_path) == []
+
+
+def test_shorter_draft_starts_on_releases_that_allowed_it_unless_strict_or_false(tmp_path, monkeypatch):
+    # 0.4.10 ... 0.5.0rc2: the release's default (true) stays with the fix applied.
+    monkeypatch.delenv("SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN", raising=False)
+    assert stretch_refused_notes("0.4.10", tmp_path) == []
+    (strict,) = stretch_refused_notes("0.4.10", tmp_path, settings=runtime.Settings("strict", frozenset(), None))
+    assert "SGLANG_SPEC_PATCHES=strict" in strict.message, strict
+    monkeypatch.setenv("SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN", "false")
+    (false,) = stretch_refused_notes("0.4.10", tmp_path)
+    assert "SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN=false" in false.message, false
+
+
 def test_hook_that_cannot_reach_the_schedulers_is_a_risk():
     activation = doctor.activation_state(engine.SourceTree(unpack("0.5.2")), pth_dirs=[])
     findings = run("0.5.2", EAGLE + ["--attention-backend", "flashinfer"], activation=activation)
