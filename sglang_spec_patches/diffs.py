@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import itertools
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -31,6 +32,7 @@ from pathlib import PurePosixPath
 import unipatch
 
 MAX_DIFF_BYTES = 1 << 20  # a fix diff is a few KiB; anything this large is not one of ours
+MAX_FOREIGN_LINES = 8  # re-anchoring: most lines someone else may have put where we insert
 
 _HUNK_HEADER = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
@@ -299,11 +301,30 @@ def _unbound_names(tree: ast.AST, added: set[int]) -> list[str]:
     return sorted(set(missing))
 
 
+def _with_own_context(text_lines, start, kept, own_side):
+    """The trimmed hunk with as many context lines before as after its change, taken from
+    the text itself: GNU patch (and unipatch) read a hunk with less context on one side
+    as anchored at the start or end of the file."""
+    lead = next(i for i, (tag, _) in enumerate(kept) if tag != " ")
+    trail = next(i for i, (tag, _) in enumerate(reversed(kept)) if tag != " ")
+    core = kept[lead : len(kept) - trail]
+    core_start = start + lead
+    core_end = core_start + sum(tag in (" ", own_side) for tag, _ in core)
+    width = min(max(lead, trail), core_start, len(text_lines) - core_end)
+    before = tuple((" ", line) for line in text_lines[core_start - width : core_start])
+    after = tuple((" ", line) for line in text_lines[core_end : core_end + width])
+    return core_start - width, before + core + after
+
+
 def apply_anchored(text: str, patch: FilePatch, *, reverse: bool = False) -> tuple[str, tuple[str, ...]]:
     """``apply``, but a hunk whose exact context is missing is re-anchored (bounded).
 
-    Returns the new text and one note per re-anchored hunk (none when every hunk
-    matched exactly: then the text is exactly ``apply``'s). Raises DoesNotApply.
+    Every trimmed form of the hunk that occurs once in the file, inside one function,
+    is a candidate place. Candidates that put the change in the same place agree; where
+    they disagree, only the places that pass the checks below count, and more than one
+    such place (or none) is refused. Returns the new text and one note per re-anchored
+    hunk (none when every hunk matched exactly: then the text is ``apply``'s). Raises
+    DoesNotApply.
     """
     try:
         return apply(text, patch, reverse=reverse), ()
@@ -320,30 +341,59 @@ def apply_anchored(text: str, patch: FilePatch, *, reverse: bool = False) -> tup
         functions = _functions(ast.parse(text))
     except SyntaxError as exc:
         raise DoesNotApply(f"{patch.path}: not valid Python, not re-anchored ({exc.msg})") from exc
-    placed: list[tuple[int, tuple[tuple[str, str], ...], str | None]] = []
+    choices: list[list[tuple[int, tuple[tuple[str, str], ...], str | None]]] = []
     for n, hunk in enumerate(patch.hunks, 1):
         starts = _starts(text_lines, hunk.new_lines if reverse else hunk.old_lines)
         if len(starts) > 1:
             raise DoesNotApply(f"{patch.path}: hunk #{n} found {len(starts)} times")
         if starts:
-            placed.append((starts[0], hunk.tagged, None))
+            choices.append([(starts[0], hunk.tagged, None)])
             continue
+        by_place: dict[int, tuple[int, tuple[tuple[str, str], ...], str]] = {}
         for kept, dropped in _trimmed(hunk):
-            block = tuple(line for tag, line in kept if tag in (" ", own_side))
-            starts = _starts(text_lines, block)
+            starts = _starts(text_lines, tuple(line for tag, line in kept if tag in (" ", own_side)))
             if len(starts) != 1:
                 continue
-            function = _enclosing(functions, starts[0] + 1, starts[0] + len(block))
+            function = _enclosing(functions, starts[0] + 1, starts[0] + sum(t != {"+": "-", "-": "+"}[own_side] for t, _ in kept))
             if function is None:
                 continue
+            start, tagged = _with_own_context(text_lines, starts[0], kept, own_side)
+            place = start + next(i for i, (tag, _) in enumerate(tagged) if tag != " ")
             trimmed = ", ".join(repr(line) for line in dropped) or "blank lines"
-            placed.append((starts[0], kept, f"hunk #{n} re-anchored in {function[2]}() at line "
-                                            f"{starts[0] + 1}, context trimmed: {trimmed}"))
-            break
-        else:
+            by_place.setdefault(place, (start, tagged, f"hunk #{n} re-anchored in {function[2]}() at line "
+                                                        f"{starts[0] + 1}, context trimmed: {trimmed}"))
+        if not by_place:
             raise DoesNotApply(f"{patch.path}: hunk #{n} not found, not even with its outer context trimmed")
+        first, last = min(by_place), max(by_place)
+        own = {line for tag, line in hunk.tagged if tag in (" ", own_side)}
+        if (last - first <= MAX_FOREIGN_LINES and _enclosing(functions, first + 1, last + 1) is not None
+                and not own & set(text_lines[first:last])):
+            # leading and trailing context found on either side of foreign lines that
+            # were inserted where we insert: ours goes right after the leading context
+            by_place = {first: by_place[first]}
+        choices.append(list(by_place.values()))
+    results: dict[str, tuple[str, ...]] = {}
+    errors: list[str] = []
+    for placed in itertools.islice(itertools.product(*choices), 16):
+        try:
+            result = _place(text, patch, list(placed), reverse)
+        except DoesNotApply as exc:
+            errors.append(str(exc))
+            continue
+        results.setdefault(result, tuple(note for _, _, note in placed if note))
+    if len(results) == 1:
+        return next(iter(results.items()))
+    if results:
+        raise DoesNotApply(f"{patch.path}: re-anchoring finds {len(results)} different places; none is taken")
+    raise DoesNotApply(errors[0])
+
+
+def _place(text: str, patch: FilePatch, placed: list, reverse: bool) -> str:
+    """Apply the hunks at the given places with unipatch; the result must compile and,
+    going forward, every name a re-anchored hunk adds must be bound where it lands."""
+    placed = sorted(placed, key=lambda p: p[0])
     if any(b[0] <= a[0] + len(a[1]) - 1 for a, b in zip(placed, placed[1:])):
-        raise DoesNotApply(f"{patch.path}: re-anchored hunks overlap or are out of order")
+        raise DoesNotApply(f"{patch.path}: re-anchored hunks overlap")
     rebuilt = [f"--- a/{patch.path}\n", f"+++ b/{patch.path}\n"]
     added: set[int] = set()
     delta = 0
@@ -373,4 +423,4 @@ def apply_anchored(text: str, patch: FilePatch, *, reverse: bool = False) -> tup
         unbound = _unbound_names(ast.parse(result), added)
         if unbound:
             raise DoesNotApply(f"{patch.path}: re-anchored hunk would load names not bound there: {', '.join(unbound)}")
-    return result, tuple(note for _, _, note in placed if note)
+    return result

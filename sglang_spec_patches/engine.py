@@ -299,6 +299,14 @@ def run_check(check: Callable, read: Callable[[str], str | None]) -> str | None:
     return found or None
 
 
+def _predates(version: Version | None, fix: Fix) -> bool:
+    """A plain release tag older than the fix's first upstream release (an editable
+    build's ``0.0.0.dev1+g<sha>`` says nothing)."""
+    first = parse_version(fix.first_fixed)
+    return (version is not None and first is not None and not version.is_devrelease
+            and version.local is None and version < first)
+
+
 def decide(fix: Fix, tree: SourceTree, version: Version | None, disabled: Iterable[str] = ()) -> Decision:
     if fix.id in set(disabled):
         return Decision(fix.id, DISABLED, "switched off by SGLANG_SPEC_PATCHES_DISABLE")
@@ -343,7 +351,13 @@ def _decide(fix: Fix, tree: SourceTree, version: Version | None, check: Callable
     for marker in fix.markers:
         text = tree.read(marker.file)
         if text is not None and marker.pattern.search(text):
-            return Decision(fix.id, NOT_APPLICABLE, UPSTREAM_FIX + marker.means)
+            if not _predates(version, fix):
+                return Decision(fix.id, NOT_APPLICABLE, UPSTREAM_FIX + marker.means)
+            # A tagged release older than the fix: someone backported it. The fix's own
+            # check (below) judges the whole guarantee; without one, the marker does.
+            if check is None:
+                backported = f"{marker.means}, in a {version} tree (backported)"
+                return Decision(fix.id, NOT_APPLICABLE, TREE_FIX + backported, recognised=backported)
     if check is not None:
         recognised = run_check(check, tree.read)
         if recognised:
