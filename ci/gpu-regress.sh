@@ -1,39 +1,52 @@
 #!/usr/bin/env bash
-# GPU regression suite for upstream #9888, #9521, #9481 and #9388: each bug reproduced on
-# the real SGLang with the shim off, and shown gone with it on. Writes a short markdown
-# report (release, GPU, every test pass / fail / skip with its reason).
+# GPU regression suite for upstream #9888, #9521, #9481, #9388 and #26340: each bug
+# reproduced on the real SGLang with the shim off, and shown gone with it on. Writes a
+# short markdown report (release, GPU, every test pass / fail / skip with its reason).
 #
-#   ci/gpu-regress.sh [--out DIR] [--install-shim] [--wheels DIR]
+#   ci/gpu-regress.sh [--out DIR] [--install-shim] [--wheels DIR] [--allow-skips]
 #       SGLang image with one GPU: the whole suite (engine runs and kernel-level tests)
-#       for the installed SGLang. --install-shim installs this checkout's wheel first
-#       (the patched engine runs need its .pth in this Python).
-#   ci/gpu-regress.sh --wheel sglang-X-py3-none-any.whl [--out DIR] [--wheels DIR]
+#       for the installed SGLang. The engine runs use the installed shim (its .pth arms
+#       the hook in SGLang's processes); --install-shim installs this checkout's first.
+#       An installed copy that differs from this checkout is refused without it.
+#   ci/gpu-regress.sh --wheel sglang-X-py3-none-any.whl [--out DIR] [--wheels DIR] [--allow-skips]
 #       bare GPU box (PyTorch, Triton, CUDA toolkit with compute-sanitizer; no SGLang,
 #       no network): the kernel-level tests only, on the wheel's unpacked source.
 #
+# Exit status: pytest's when a test failed; otherwise 1 when the run does not count -
+# no test ran, or a test skipped for a reason other than "this release is not affected"
+# (no CUDA, no FlashInfer, no SGLang ...): each such skip is named with its reason.
+# --allow-skips accepts those skips (still listed in the report).
 # --wheels DIR: a folder of wheels to install the test tools from, offline, when this
 # Python lacks them (pytest, unipatch, packaging); on a bare box also flashinfer-python
-# and nvidia-cuda-sanitizer-api-cu12 if the folder has them (the sanitizer test needs both).
+# if the folder has it (the sanitizer test needs it).
 # Environment: PYTHON (default python3), SGLANG_SPEC_PATCHES_GPU_TIMEOUT (seconds per
 # engine run, default 1200).
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
 OUT=gpu-regress
 WHEEL=""
 WHEELS=""
 INSTALL_SHIM=0
+ALLOW_SKIPS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) OUT=$2; shift 2 ;;
     --wheel) WHEEL=$2; shift 2 ;;
     --wheels) WHEELS=$2; shift 2 ;;
     --install-shim) INSTALL_SHIM=1; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --allow-skips) ALLOW_SKIPS=1; shift ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "gpu-regress: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+# Paths given on the command line are relative to where it was typed, not to the checkout.
+absolute() { case "$1" in ""|/*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+OUT=$(absolute "$OUT"); WHEEL=$(absolute "$WHEEL"); WHEELS=$(absolute "$WHEELS")
+if [ -n "$WHEEL" ] && [ ! -f "$WHEEL" ]; then echo "gpu-regress: no such wheel: $WHEEL" >&2; exit 2; fi
+if [ -n "$WHEELS" ] && [ ! -d "$WHEELS" ]; then echo "gpu-regress: no such folder: $WHEELS" >&2; exit 2; fi
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO"
 mkdir -p "$OUT"
 
 if ! "$PY" -c "import pytest, packaging, unipatch" 2>/dev/null; then
@@ -52,10 +65,9 @@ if [ -n "$WHEEL" ]; then
   trap 'rm -rf "$src"' EXIT
   "$PY" -m zipfile -e "$WHEEL" "$src"
   export SGLANG_SPEC_PATCHES_SGLANG_SRC="$src"
-  if [ -n "$WHEELS" ]; then  # optional, for the sanitizer test: FlashInfer and compute-sanitizer
-    for pkg in flashinfer-python nvidia-cuda-sanitizer-api-cu12; do
-      "$PY" -m pip install -q --no-index --find-links "$WHEELS" "$pkg" 2>/dev/null || echo "gpu-regress: $pkg not installed from $WHEELS"
-    done
+  if [ -n "$WHEELS" ]; then  # optional, for the sanitizer test
+    "$PY" -m pip install -q --no-index --find-links "$WHEELS" flashinfer-python 2>/dev/null \
+      || echo "gpu-regress: flashinfer-python not installed from $WHEELS"
   fi
   select+=(-k kernel)
   mode="bare GPU box: kernel-level tests on $(basename "$WHEEL")"
@@ -63,16 +75,33 @@ else
   if [ "$INSTALL_SHIM" = 1 ]; then
     "$PY" -m pip install -q --no-deps --force-reinstall .
   fi
-  if ! "$PY" -c "import site, sys, os; sys.exit(not any(os.path.isfile(os.path.join(d, 'sglang_spec_patches.pth')) for d in site.getsitepackages() + [site.getusersitepackages()]))"; then
-    echo "gpu-regress: warning: sglang_spec_patches.pth is not installed in this Python; the patched engine runs will fail (use --install-shim)" >&2
-  fi
+  # From outside the checkout, as SGLang's processes see it (their cwd is not the checkout).
+  set +e
+  origin=$(cd / && "$PY" "$REPO/tests/gpu/shim_origin.py" "$REPO")
+  origin_rc=$?
+  set -e
+  echo "gpu-regress: $origin"
+  case "$origin_rc" in
+    0) ;;
+    3) echo "gpu-regress: the engine runs would test the installed copy's diffs, not this checkout's: rerun with --install-shim" >&2
+       exit 2 ;;
+    *) echo "gpu-regress: warning: the patched engine runs will fail without the installed shim (use --install-shim)" >&2 ;;
+  esac
+  mode="$mode; shim: $origin"
 fi
 
+allow=()
+if [ "$ALLOW_SKIPS" = 1 ]; then
+  allow=(--allow-skips)
+  export SGLANG_SPEC_PATCHES_GPU_ALLOW_SKIPS=1
+fi
 set +e
 "$PY" -m pytest tests/gpu "${select[@]}" -p no:cacheprovider -rA --junitxml "$OUT/junit.xml" 2>&1 | tee "$OUT/pytest.log"
 rc=${PIPESTATUS[0]}
+"$PY" tests/gpu/gpu_report.py --junit "$OUT/junit.xml" --out "$OUT/report.md" --mode "$mode" "${allow[@]}"
+counts=$?
 set -e
-"$PY" tests/gpu/gpu_report.py --junit "$OUT/junit.xml" --out "$OUT/report.md" --mode "$mode"
 echo
 cat "$OUT/report.md"
-exit "$rc"
+if [ "$rc" -ne 0 ]; then exit "$rc"; fi
+exit "$counts"

@@ -4,6 +4,10 @@ Lists the SGLang release (and where it came from), the GPU and the versions that
 and every test of ``tests/gpu`` with pass / fail / skip and the reason or first line of
 the failure. Reads pytest's JUnit XML; needs nothing but the standard library and this
 checkout (torch and flashinfer are only asked for their versions, if importable).
+
+Exit status 1 when the run does not count (see ``problems``): nothing ran, or a test
+skipped for a reason other than "this release is not affected" (no CUDA, no FlashInfer,
+no SGLang, a baked install ...). ``--allow-skips`` opts out (the report still lists them).
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent.parent)]
+
+# Every skip reason that comes from the release itself (fix_verdict and the tests) says this.
+NOT_AFFECTED = "is not affected by"
 
 
 def results(junit_path) -> list[dict]:
@@ -36,6 +43,17 @@ def results(junit_path) -> list[dict]:
         out.append({"test": f"{module}::{case.get('name')}", "outcome": outcome,
                     "detail": first[:300] + ("..." if len(first) > 300 else "")})
     return out
+
+
+def problems(rows: list[dict], allow_skips: bool = False) -> list[str]:
+    """Why a run of the GPU suite does not count; empty when it does. The tests expected
+    for a release are all those it is affected by: each must have run (pass or fail)."""
+    if allow_skips:  # the caller opted out; the report still lists every skip
+        return []
+    ran = [r for r in rows if r["outcome"] in ("pass", "fail", "error")]
+    out = [] if ran else ["no test ran: this run proves nothing"]
+    return out + [f"{r['test']} skipped: {r['detail']}" for r in rows
+                  if r["outcome"] == "skip" and NOT_AFFECTED not in r["detail"]]
 
 
 def _version(dist: str) -> str:
@@ -70,12 +88,16 @@ def environment() -> dict:
             "compute-sanitizer": suite.sanitizer_path() or "not found"}
 
 
-def markdown(rows: list[dict], env: dict, mode: str) -> str:
+def markdown(rows: list[dict], env: dict, mode: str, allow_skips: bool = False) -> str:
     counts = {k: sum(r["outcome"] == k for r in rows) for k in ("pass", "fail", "error", "skip")}
-    lines = ["# GPU regression suite (#9888, #9521, #9481, #9388)", "", f"Mode: {mode}", ""]
+    lines = ["# GPU regression suite (#9888, #9521, #9481, #9388, #26340)", "", f"Mode: {mode}", ""]
     lines += [f"- {k}: {v}" for k, v in env.items()]
-    lines += ["", "Result: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v) if rows else "Result: no tests ran",
-              "", "| test | result | detail |", "|---|---|---|"]
+    lines += ["", "Result: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v) if rows else "Result: no tests ran"]
+    found = problems(rows)
+    if found:
+        lines += ["", "Does not count" + (" (skips allowed with --allow-skips)" if allow_skips else "") + ":"]
+        lines += [f"- {p}" for p in found]
+    lines += ["", "| test | result | detail |", "|---|---|---|"]
     for r in rows:
         lines.append(f"| `{r['test']}` | {r['outcome']} | {r['detail'].replace('|', '/')} |")
     return "\n".join(lines) + "\n"
@@ -86,10 +108,14 @@ def main(argv=None) -> int:
     p.add_argument("--junit", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--mode", default="installed SGLang: engine and kernel-level tests")
+    p.add_argument("--allow-skips", action="store_true", help="skips for lack of CUDA, FlashInfer ... do not fail")
     args = p.parse_args(argv)
     rows = results(args.junit) if Path(args.junit).is_file() else []
-    Path(args.out).write_text(markdown(rows, environment(), args.mode), encoding="utf-8")
-    return 0
+    Path(args.out).write_text(markdown(rows, environment(), args.mode, args.allow_skips), encoding="utf-8")
+    found = problems(rows, args.allow_skips)
+    for line in found:
+        print(f"gpu-report: {line}", file=sys.stderr)
+    return 1 if found else 0
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ FIX_FOR_ISSUE = {
     9521: "draft-padding-positions",
     9481: "verify-mask-padding",
     9388: "draft-context-length",
+    26340: "draft-kv-indices-topk",
 }
 
 
@@ -89,16 +90,12 @@ def module_reason(name: str, why: str) -> str | None:
 
 
 def sanitizer_path() -> str | None:
+    """compute-sanitizer from the CUDA toolkit (PATH, $CUDA_HOME/bin, /usr/local/cuda/bin).
+    The PyPI package nvidia-cuda-sanitizer-api holds only the library, not this binary."""
     found = shutil.which("compute-sanitizer")
     if found:
         return found
-    homes = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"]
-    try:  # the PyPI package nvidia-cuda-sanitizer-api-cu12 ships the binary too
-        spec = importlib.util.find_spec("nvidia.cuda_sanitizer_api")
-        homes += list(spec.submodule_search_locations or []) if spec else []
-    except (ImportError, ValueError):
-        pass
-    for home in homes:
+    for home in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"):
         if home and Path(home, "bin", "compute-sanitizer").is_file():
             return str(Path(home, "bin", "compute-sanitizer"))
     return None
@@ -161,8 +158,7 @@ def require_kernels(issue: int, flashinfer: bool = False, sanitizer: bool = Fals
         if reason:
             pytest.skip(reason)
     if sanitizer and sanitizer_path() is None:
-        pytest.skip("compute-sanitizer not found (PATH, $CUDA_HOME/bin, /usr/local/cuda/bin, "
-                    "or the nvidia-cuda-sanitizer-api-cu12 package)")
+        pytest.skip("compute-sanitizer not found (PATH, $CUDA_HOME/bin, /usr/local/cuda/bin)")
     return root
 
 
@@ -177,6 +173,15 @@ def run_script(script: str, args: list[str], env: dict | None = None, prefix: li
             out = json.loads(line)
             break
     return out, proc
+
+
+def check_kernel(check, patched: bool) -> None:
+    """Run one kernel-level check (``kernel_checks``) on the GPU for the SGLang under test."""
+    root = require_kernels(check.issue)
+    out, proc = run_script(check.script, check.argv(root, patched, "cuda"))
+    assert proc.returncode == 0 and out, proc.stderr[-4000:]
+    problems = check.problems(out, patched)
+    assert not problems, f"{problems}: {out}"
 
 
 # --- the engine workload --------------------------------------------------------------
@@ -256,6 +261,15 @@ class EngineRun:
         assert where, (f"the probe did not attach to {target} in any SGLang process, so this run proves "
                        f"nothing{self.describe()}")
 
+    def assert_checked(self, check: str, padded: bool = False, where=None, what: str = "") -> list[dict]:
+        """The probe made ``check`` in SGLang's processes (on a padded batch with ``padded``,
+        with ``where(detail)`` true if given): a clean result means something only then."""
+        made = self.probe.checks(check, padded=True if padded else None, exclude_pids=[self.driver_pid])
+        made = [r for r in made if where is None or where(r["detail"])]
+        assert made, (f"the probe made no {check} check{' on a padded batch' if padded else ''}{what} in SGLang's "
+                      f"processes: the run never reached the bug's path, so it proves nothing{self.describe()}")
+        return made
+
     def assert_shim_applied(self, fix_id: str) -> None:
         assert self.shim_modules(fix_id), (
             f"no SGLang process reports fix {fix_id} applied: is the sglang-spec-patches wheel installed "
@@ -313,11 +327,12 @@ def run_engine(case: EngineCase, shim: str, workdir: Path, timeout: int | None =
     return EngineRun(shim, rc, result, spec_probe.Report.read(probe_out), records, log)
 
 
-def check_patched_engine_is_clean(issue: int, case: EngineCase, target: str, workdir: Path) -> None:
+def check_patched_engine_is_clean(issue: int, case: EngineCase, target: str, check: str, workdir: Path) -> None:
     """Shim on: the fix is applied inside SGLang's processes, the probe watched the spot
-    the bug corrupts, and generation is clean and complete."""
+    the bug corrupts on padded batches, and generation is clean and complete."""
     require_engine(issue)
     run = run_engine(case, "on", workdir)
     run.assert_shim_applied(FIX_FOR_ISSUE[issue])
     run.assert_probe_in_sglang(target)
+    run.assert_checked(check, padded=True)
     run.assert_clean()

@@ -30,8 +30,16 @@ Checks (names as recorded):
   draft cache assignment (``EAGLEWorker.draft``) must not write past a ``req_to_token``
   row.
 
-The probe never raises into SGLang: a check that fails to run is recorded as
-``probe-error``. Checks are skipped while a CUDA graph is being captured.
+A check that passes writes nothing of its own, so "no violation" alone would also be
+what a run looks like that never reached the buggy path. Every check therefore also
+records that it ran (``checked``, with ``padded`` true when the batch it saw was padded
+up to a captured CUDA-graph size: a draft replay with ``bs != raw_bs``, learnt from
+``EAGLEDraftCudaGraphRunner.replay``; a verify whose indptrs cover more requests than
+the tree was built for). The tests assert those counts before they trust a clean run.
+
+The probe never raises into SGLang: a check that fails to run, or a method it cannot
+wrap, is recorded as ``probe-error``; arming never fails. Checks are skipped while a
+CUDA graph is being captured.
 """
 
 from __future__ import annotations
@@ -46,10 +54,12 @@ import threading
 
 OUT_ENV = "SGLANG_SPEC_PROBE_OUT"
 MAX_RECORDS_PER_CHECK = 20  # per process; the first ones are what a test needs
+MAX_CHECKED_RECORDS = 2000  # "checked" records per check and padded/unpadded, per process
 
 _lock = threading.Lock()
 _counts: dict[str, int] = {}
 _rope_rows: dict[int, int] = {}  # id(draft model) -> rotary cache rows
+_draft_replay = threading.local()  # raw batch size of the draft replay in progress
 
 
 def _write(record: dict) -> None:
@@ -57,13 +67,16 @@ def _write(record: dict) -> None:
     if not path:
         return
     record = {"pid": os.getpid(), "ppid": os.getppid(), **record}
-    line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode()
-    # One O_APPEND write per record: lines from several processes never interleave.
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
+        line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode()
+        # One O_APPEND write per record: lines from several processes never interleave.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+    except (OSError, TypeError, ValueError):
+        pass  # a record lost is the test's problem (it finds no record), never SGLang's
 
 
 def _count(kind: str) -> bool:
@@ -77,6 +90,16 @@ def violation(check: str, target: str, **detail) -> None:
         _write({"event": "violation", "check": check, "target": target, "detail": detail})
 
 
+def checked(check: str, padded: bool, **detail) -> None:
+    """Record that ``check`` ran (whatever it found), and whether its batch was padded."""
+    with _lock:
+        key = f"checked:{check}:{padded}"
+        _counts[key] = _counts.get(key, 0) + 1
+        if _counts[key] > MAX_CHECKED_RECORDS:
+            return
+    _write({"event": "checked", "check": check, "padded": padded, "detail": detail})
+
+
 # --- the checks: each gets the bound arguments (and the result for "after" checks) ----
 
 
@@ -84,7 +107,15 @@ def _ints(tensor) -> list[int]:
     return [int(x) for x in tensor.tolist()]
 
 
+def note_draft_replay(args: dict, result) -> None:
+    # replay() pads forward_batch.batch_size up to the captured size before the backend
+    # plans: remember the live size, for the planning check that follows.
+    _draft_replay.raw_bs = int(args["forward_batch"].batch_size)
+
+
 def check_draft_kv_indptr(args: dict, result) -> None:
+    raw_bs = getattr(_draft_replay, "raw_bs", None)
+    _draft_replay.raw_bs = None
     # Capture plans with whatever the warm-up runs left in the graph's buffers; only the
     # metadata of real batches (replay, eager) is what the fix is about.
     if "capture_cuda_graph.<locals>" in getattr(args.get("call_fn"), "__qualname__", ""):
@@ -95,11 +126,12 @@ def check_draft_kv_indptr(args: dict, result) -> None:
     seq_sum = int(forward_batch.seq_lens[:num_seqs].sum())
     ends = _ints(self.kv_indptr[:, n])
     row_width = int(kv_indices.shape[-1])
+    checked("draft-kv-indptr", raw_bs is not None and raw_bs != num_seqs, batch_size=num_seqs, raw_bs=raw_bs)
     for step in range(max(steps - 1, 0)):  # the steps whose metadata goes to FlashInfer
         written = topk * seq_sum + n * (step + 1)
         if ends[step] > written:
             violation("draft-kv-indptr", "FlashInferMultiStepDraftBackend.common_template",
-                      batch_size=num_seqs, topk=topk, step=step, kv_indptr_end=ends[step],
+                      batch_size=num_seqs, raw_bs=raw_bs, topk=topk, step=step, kv_indptr_end=ends[step],
                       written=written, row_width=row_width, past_row=ends[step] > row_width)
             return
 
@@ -110,11 +142,20 @@ def mask_indptr_end(qo_indptr, kv_indptr) -> int:
     return sum((qo[i + 1] - qo[i]) * (kv[i + 1] - kv[i]) for i in range(len(qo) - 1))
 
 
+def _verify_raw_bs(spec_info) -> int | None:
+    """How many requests the verify tree was built for (``retrive_index`` has one row each)."""
+    index = getattr(spec_info, "retrive_index", None)
+    return int(index.shape[0]) if index is not None and hasattr(index, "shape") else None
+
+
 def check_verify_mask(args: dict, result) -> None:
     _kv_indices, kv_indptr, qo_indptr, mask = result
     if mask is None:
         return
     needed = mask_indptr_end(qo_indptr, kv_indptr)
+    bs, raw_bs = len(qo_indptr) - 1, _verify_raw_bs(args["self"])
+    checked("verify-mask", raw_bs is not None and bs > raw_bs, batch_size=bs, raw_bs=raw_bs,
+            mask_numel=int(mask.numel()), mask_indptr_end=needed)
     if mask.numel() < needed:
         violation("verify-mask", "EagleVerifyInput.generate_attn_arg_prefill",
                   batch_size=len(qo_indptr) - 1, mask_numel=int(mask.numel()),
@@ -140,6 +181,7 @@ def check_draft_rope(args: dict, result) -> None:
     if rows is None or positions is None or positions.numel() == 0:
         return
     top = int(positions.max())
+    checked("draft-rope", False, max_position=top, rope_rows=rows)
     if top >= rows:
         violation("draft-rope", "LlamaForCausalLMEagle.forward", max_position=top, rope_rows=rows)
 
@@ -149,6 +191,7 @@ def _row_check(where: str, target: str, batch, extra: int) -> None:
         return
     width = int(batch.req_to_token_pool.req_to_token.shape[1])
     end = int(batch.seq_lens.max()) + extra  # one past the last column written
+    checked("req-to-token-row", False, where=where, end_column=end, row_width=width)
     if end > width:
         violation("req-to-token-row", target, where=where, end_column=end, row_width=width)
 
@@ -170,6 +213,8 @@ _VERIFY = [("EagleVerifyInput", "generate_attn_arg_prefill", "after", check_veri
 
 # module -> [(class, method, when, check)]
 TARGETS = {
+    "sglang.srt.speculative.eagle_draft_cuda_graph_runner": [
+        ("EAGLEDraftCudaGraphRunner", "replay", "before", note_draft_replay)],
     "sglang.srt.layers.attention.flashinfer_backend": [
         ("FlashInferMultiStepDraftBackend", "common_template", "after", check_draft_kv_indptr)],
     "sglang.srt.speculative.eagle_utils": _VERIFY,  # up to 0.5.3rc0
@@ -218,15 +263,20 @@ def _wrap(fn, target: str, when: str, check):
 
 
 def attach(module, name: str, loader_name: str = "") -> list[str]:
-    """Wrap the named methods of an executed module; returns the targets wrapped."""
+    """Wrap the named methods of an executed module; returns the targets wrapped.
+    Never raises: a method it cannot wrap is recorded as a probe error and left as it is."""
     done = []
     for cls_name, meth_name, when, check in TARGETS.get(name, ()):
-        cls = getattr(module, cls_name, None)
-        fn = getattr(cls, meth_name, None) if cls is not None else None
         target = f"{cls_name}.{meth_name}"
-        if fn is None or getattr(fn, "__spec_probe__", None):
+        try:
+            cls = getattr(module, cls_name, None)
+            fn = getattr(cls, meth_name, None) if cls is not None else None
+            if fn is None or getattr(fn, "__spec_probe__", None):
+                continue
+            setattr(cls, meth_name, _wrap(fn, target, when, check))
+        except Exception as exc:
+            _write({"event": "probe-error", "target": target, "error": f"attach: {type(exc).__name__}: {exc}"})
             continue
-        setattr(cls, meth_name, _wrap(fn, target, when, check))
         done.append(target)
         _write({"event": "attached", "module": name, "target": target, "loader": loader_name})
     return done
@@ -258,6 +308,7 @@ class ProbeFinder(importlib.abc.MetaPathFinder):
         rest = finders[finders.index(self) + 1:] if self in finders else []
         for finder in rest:
             find = getattr(finder, "find_spec", None)
+            # The finders' own errors are theirs, raised as without the probe.
             spec = find(fullname, path, target) if find else None
             if spec is not None:
                 if spec.loader is not None:
@@ -267,16 +318,20 @@ class ProbeFinder(importlib.abc.MetaPathFinder):
 
 
 def arm(role: str = "child") -> bool:
-    """Arm the probe in this process (idempotent). A no-op unless SGLANG_SPEC_PROBE_OUT is set."""
+    """Arm the probe in this process (idempotent). A no-op unless SGLANG_SPEC_PROBE_OUT is set.
+    Never raises: a probe that cannot arm leaves no records, which the tests notice."""
     if not os.environ.get(OUT_ENV):
         return False
-    if not any(isinstance(f, ProbeFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, ProbeFinder())
-        shim = "sglang_spec_patches" in sys.modules
-        _write({"event": "armed", "role": role, "shim_loaded": shim})
-        for name in TARGETS:  # imported before arming (should not happen in the suite)
-            if name in sys.modules:
-                attach(sys.modules[name], name, "already-imported")
+    try:
+        if not any(isinstance(f, ProbeFinder) for f in sys.meta_path):
+            sys.meta_path.insert(0, ProbeFinder())
+            shim = "sglang_spec_patches" in sys.modules
+            _write({"event": "armed", "role": role, "shim_loaded": shim})
+            for name in TARGETS:  # imported before arming (should not happen in the suite)
+                if name in sys.modules:
+                    attach(sys.modules[name], name, "already-imported")
+    except Exception:
+        return False
     return True
 
 
@@ -318,10 +373,19 @@ class Report:
     def errors(self) -> list[dict]:
         return self._events("probe-error")
 
+    def checks(self, check: str, padded: bool | None = None, exclude_pids=()) -> list[dict]:
+        """The ``checked`` records of one check (only padded batches with ``padded=True``)."""
+        return [r for r in self._events("checked") if r["check"] == check and r["pid"] not in set(exclude_pids)
+                and (padded is None or r["padded"] == padded)]
+
     def summary(self) -> str:
         checks: dict[str, int] = {}
         for v in self.violations():
             checks[v["check"]] = checks.get(v["check"], 0) + 1
         first = {c: next(v["detail"] for v in self.violations(c)) for c in checks}
-        return (f"armed in {len(self.armed_pids())} process(es); violations {checks or 'none'}; "
+        made: dict[str, list[int]] = {}
+        for r in self._events("checked"):
+            made.setdefault(r["check"], [0, 0])[bool(r["padded"])] += 1
+        return (f"armed in {len(self.armed_pids())} process(es); checks made [unpadded, padded] {made or 'none'}; "
+                f"violations {checks or 'none'}; "
                 f"first {first}; probe errors {[e['error'] for e in self.errors()][:3]}")

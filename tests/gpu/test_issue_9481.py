@@ -17,6 +17,7 @@ the real FlashInfer plan under compute-sanitizer.
 import pytest
 
 import gpu_suite as suite
+import kernel_checks
 
 ISSUE = 9481
 CASE = suite.EngineCase(
@@ -27,6 +28,7 @@ CASE = suite.EngineCase(
         [{"input_len": 30, "max_new_tokens": 10 + 9 * i} for i in range(6)],
     ],
 )
+CHECK = "verify-mask"
 TARGET = "EagleVerifyInput.generate_attn_arg_prefill"
 
 
@@ -35,13 +37,14 @@ def test_unpatched_engine_hands_flashinfer_a_short_mask(tmp_path):
     suite.require_engine(ISSUE)
     run = suite.run_engine(CASE, "off", tmp_path)
     run.assert_probe_in_sglang(TARGET)
+    run.assert_checked(CHECK, padded=True)
     bad = run.probe.violations("verify-mask")
     assert bad, f"no short verify mask seen without the shim{run.describe()}"
 
 
 @pytest.mark.gpu
 def test_patched_engine_is_clean(tmp_path):
-    suite.check_patched_engine_is_clean(ISSUE, CASE, TARGET, tmp_path)
+    suite.check_patched_engine_is_clean(ISSUE, CASE, TARGET, CHECK, tmp_path)
 
 
 def _args(root, patched):
@@ -52,15 +55,39 @@ def _args(root, patched):
 @pytest.mark.parametrize("patched", [False, True], ids=["unpatched", "patched"])
 def test_kernel_verify_metadata_mask_length(patched):
     """Real generate_attn_arg_prefill + real create_flashinfer_kv_indices_triton on the GPU."""
-    root = suite.require_kernels(ISSUE)
-    out, proc = suite.run_script("verify_mask.py", _args(root, patched))
-    assert proc.returncode == 0 and out, proc.stderr[-4000:]
-    assert out["kernel_copied_prefix"] and out["bs"] > out["raw_bs"], out
+    suite.check_kernel(kernel_checks.MASK_9481, patched)
+
+
+SANITIZER_EXIT = 86  # --error-exitcode: the sanitizer's own "I found memory errors"
+
+
+def sanitizer_problems(patched: bool, returncode: int, out: dict | None, text: str) -> list[str]:
+    """Why a compute-sanitizer run of verify_mask.py --flashinfer does not prove its case
+    (empty: it does). Only the sanitizer's own evidence counts: its error exit code and an
+    invalid global read in its report, with FlashInfer's plan run to its end. An exception
+    from the plan (a wrong API, a JIT failure, out of memory ...) proves nothing either way."""
+    problems = []
+    if "ERROR SUMMARY" not in text:
+        problems.append("no compute-sanitizer summary in the output: the sanitizer did not run the script")
+    if not out:
+        problems.append("verify_mask.py printed no result")
+    elif out.get("plan_error"):
+        problems.append(f"FlashInfer's plan raised, which is not the bug's evidence: {out['plan_error']}")
     if patched:
-        assert out["short_by"] == 0, out
+        if returncode != 0:
+            problems.append(f"exit {returncode}, expected 0")
+        if "Invalid __global__" in text:
+            problems.append("the sanitizer reports an invalid global access with the fix")
+        if out and out.get("short_by"):
+            problems.append(f"the patched mask is still short by {out['short_by']}")
     else:
-        # (bs - raw_bs) * D * (D + fill) booleans missing, as the dossier says.
-        assert out["short_by"] == (out["bs"] - out["raw_bs"]) * 16 * (16 + out["fill"]), out
+        if returncode != SANITIZER_EXIT:
+            problems.append(f"exit {returncode}, expected the sanitizer's error exit {SANITIZER_EXIT}")
+        if "Invalid __global__ read" not in text:
+            problems.append("no invalid global read in the sanitizer's report")
+        if out and not out.get("short_by"):
+            problems.append("the unpatched mask is not short: nothing for FlashInfer to read past")
+    return problems
 
 
 @pytest.mark.gpu
@@ -71,14 +98,9 @@ def test_kernel_flashinfer_reads_past_mask_under_compute_sanitizer(patched):
     # Memory-access errors only: failing CUDA API calls that libraries make on purpose
     # (probing features) are not what this test is about.
     prefix = [suite.sanitizer_path(), "--tool", "memcheck", "--report-api-errors", "no",
-              "--error-exitcode", "86", "--print-limit", "20"]
+              "--error-exitcode", str(SANITIZER_EXIT), "--print-limit", "20"]
     out, proc = suite.run_script("verify_mask.py", _args(root, patched) + ["--flashinfer"], prefix=prefix,
                                  env={"PYTORCH_NO_CUDA_MEMORY_CACHING": "1"}, timeout=1800)
     text = proc.stdout + proc.stderr
-    detail = f"exit {proc.returncode}; out {out}; sanitizer:\n{text[-6000:]}"
-    if patched:
-        assert proc.returncode == 0 and out and out["plan_error"] is None, detail
-        assert "Invalid __global__" not in text, detail
-    else:
-        refused = bool(out and out["plan_error"])  # a FlashInfer that checks the length refuses instead
-        assert refused or (proc.returncode == 86 and "Invalid __global__ read" in text), detail
+    problems = sanitizer_problems(patched, proc.returncode, out, text)
+    assert not problems, f"{problems}\nexit {proc.returncode}; out {out}; sanitizer:\n{text[-6000:]}"

@@ -14,6 +14,7 @@ with what ``generate_draft_decode_kv_indices`` wrote (topk branches per request)
 import pytest
 
 import gpu_suite as suite
+import kernel_checks
 
 ISSUE = 9521
 CASE = suite.EngineCase(
@@ -25,6 +26,7 @@ CASE = suite.EngineCase(
         [{"input_len": 17 + 5 * i, "max_new_tokens": 64 - 6 * i} for i in range(7)],
     ],
 )
+CHECK = "draft-kv-indptr"
 TARGET = "FlashInferMultiStepDraftBackend.common_template"
 
 
@@ -33,6 +35,7 @@ def test_unpatched_engine_plans_kv_indptr_past_what_was_written(tmp_path):
     suite.require_engine(ISSUE)
     run = suite.run_engine(CASE, "off", tmp_path)
     run.assert_probe_in_sglang(TARGET)
+    run.assert_checked(CHECK, padded=True)
     bad = run.probe.violations("draft-kv-indptr")
     assert bad, f"stale positions not seen without the shim{run.describe()}"
     assert all(v["detail"]["topk"] == 4 for v in bad), bad
@@ -40,19 +43,11 @@ def test_unpatched_engine_plans_kv_indptr_past_what_was_written(tmp_path):
 
 @pytest.mark.gpu
 def test_patched_engine_is_clean(tmp_path):
-    suite.check_patched_engine_is_clean(ISSUE, CASE, TARGET, tmp_path)
+    suite.check_patched_engine_is_clean(ISSUE, CASE, TARGET, CHECK, tmp_path)
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("patched", [False, True], ids=["unpatched", "patched"])
 def test_kernel_real_replay_tree_layout(patched):
     """Real replay + real kernel with topk 4 (context 256 keeps every write inside its row)."""
-    root = suite.require_kernels(ISSUE)
-    args = ["--sglang-root", str(root), "--device", "cuda", "--topk", "4", "--steps", "3", "--context", "256"]
-    out, proc = suite.run_script("draft_replay.py", args + (["--patched"] if patched else []))
-    assert proc.returncode == 0 and out, proc.stderr[-4000:]
-    assert out["kernel_copied_prefix"] and not out["write_past_row"], out
-    if patched:
-        assert out["violations"] == 0, out
-    else:
-        assert out["first_violation"] is not None and out["max_excess"] > 0, out
+    suite.check_kernel(kernel_checks.DRAFT_9521, patched)

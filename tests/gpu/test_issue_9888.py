@@ -17,6 +17,7 @@ The probe (``spec_probe``, check ``draft-kv-indptr``) compares the end of every 
 import pytest
 
 import gpu_suite as suite
+import kernel_checks
 
 ISSUE = 9888
 CASE = suite.EngineCase(
@@ -26,6 +27,7 @@ CASE = suite.EngineCase(
         [{"input_len": 64, "max_new_tokens": 96} for _ in range(5)],
     ],
 )
+CHECK = "draft-kv-indptr"
 TARGET = "FlashInferMultiStepDraftBackend.common_template"
 
 
@@ -34,29 +36,18 @@ def test_unpatched_engine_plans_kv_indptr_past_what_was_written(tmp_path):
     suite.require_engine(ISSUE)
     run = suite.run_engine(CASE, "off", tmp_path)
     run.assert_probe_in_sglang(TARGET)
+    run.assert_checked(CHECK, padded=True)
     assert run.probe.violations("draft-kv-indptr"), f"stale positions not seen without the shim{run.describe()}"
 
 
 @pytest.mark.gpu
 def test_patched_engine_is_clean(tmp_path):
-    suite.check_patched_engine_is_clean(ISSUE, CASE, TARGET, tmp_path)
+    suite.check_patched_engine_is_clean(ISSUE, CASE, TARGET, CHECK, tmp_path)
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("patched", [False, True], ids=["unpatched", "patched"])
 def test_kernel_real_replay_feeds_generate_draft_decode_kv_indices(patched):
-    """The real replay + real Triton kernel on the GPU (draft_replay.py; graph is a stand-in)."""
-    root = suite.require_kernels(ISSUE)
-    args = ["--sglang-root", str(root), "--device", "cuda", "--topk", "1", "--steps", "3", "--context", "64"]
-    out, proc = suite.run_script("draft_replay.py", args + (["--patched"] if patched else []))
-    assert proc.returncode == 0 and out, proc.stderr[-4000:]
-    assert out["kernel_copied_prefix"] and not out["write_past_row"], out
-    assert out["padded_replays"] > 50, out
-    if patched:
-        assert "draft-padding-positions" in out["fixes_in_runner"], out
-        assert out["violations"] == 0 and out["first_past_row"] is None, out
-    else:
-        assert out["fixes_in_runner"] == [], out
-        assert out["first_violation"] is not None, out
-        # FlashInfer would read past the whole kv_indices row: the illegal access of #9888.
-        assert out["first_past_row"] is not None, out
+    """The real replay + real Triton kernel on the GPU (draft_replay.py; graph is a stand-in).
+    Unpatched, FlashInfer would read past the whole kv_indices row: the illegal access of #9888."""
+    suite.check_kernel(kernel_checks.DRAFT_9888, patched)

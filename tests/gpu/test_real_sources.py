@@ -3,6 +3,8 @@
 What the GPU run relies on is checked here from the release's own files:
 
 * every ServerArgs field the engine cases pass exists (same names in every release);
+* the end-of-context requests of test_issue_9388 pass the release's own request
+  validation, and the scheduler's clip still lets the last verify write past the row;
 * every method the probe wraps exists with the parameter names its check binds;
 * the functions the kernel-level scripts take out of SGLang are found, compile, and use
   no module-level name the scripts do not supply - unpatched and as the shim patches them.
@@ -10,6 +12,7 @@ What the GPU run relies on is checked here from the release's own files:
 
 import ast
 import builtins
+import types
 
 import pytest
 
@@ -35,7 +38,10 @@ PROBE_PARAMS = {
     ("sglang/srt/models/llama.py", "LlamaForCausalLM", "forward"): {"self", "positions"},
 }
 VERIFY_PARAMS = {"generate_attn_arg_prefill": {"self"}, "prepare_for_verify": {"self", "batch"}}
-ISSUES = (9888, 9521, 9481, 9388)
+ISSUES = (9888, 9521, 9481, 9388, 26340)
+FIRST_FIXED = {9888: "0.5.3rc2", 9521: "0.5.3rc2", 9481: "0.5.7", 9388: "0.5.3rc2", 26340: "0.5.13"}
+# Where only #26340 is left (the 0.5.9, 0.5.10.post1 and 0.5.12.post1 images run just its test).
+LATE_RELEASES = ["0.5.9", "0.5.10.post1", "0.5.12.post1"]
 
 
 @pytest.fixture(scope="module", params=RELEASES)
@@ -57,7 +63,12 @@ def _params(fn):
 
 
 def test_first_fixed_release_is_affected_by_none():
-    assert affected(unpack("0.5.7")) == set()  # the suite then skips every engine run, with the reason
+    assert affected(unpack("0.5.13")) == set()  # the suite then skips every test, with the reason
+
+
+@pytest.mark.parametrize("version", LATE_RELEASES)
+def test_late_releases_run_the_kernel_test_of_26340(version):
+    assert affected(unpack(version)) == {26340}
 
 
 def affected(root):
@@ -66,11 +77,10 @@ def affected(root):
 
 def test_verdicts_follow_the_releases(release):
     version, root = release
-    expected = {9888: "0.5.3rc2", 9521: "0.5.3rc2", 9481: "0.5.7", 9388: "0.5.3rc2"}
     from packaging.version import Version
 
     got = affected(root)
-    assert got == {n for n, first in expected.items() if Version(version) < Version(first)}
+    assert got == {n for n, first in FIRST_FIXED.items() if Version(version) < Version(first)}
     for n in set(ISSUES) - got:
         kind, reason = suite.fix_verdict(root, n)
         assert kind == "skip" and reason.startswith(f"SGLang {version} is not affected by #{n}"), reason
@@ -141,14 +151,14 @@ def _free_names(fn: ast.FunctionDef) -> set[str]:
     return loads - local - set(dir(builtins))
 
 
-# What draft_replay.py and verify_mask.py load, and the names they supply to each.
+# What draft_replay.py, verify_mask.py and draft_kv_indices.py load, and the names they supply to each.
 HARNESS = [
-    ("generate_draft_decode_kv_indices", None, {"tl", "triton"}, {9888}),
-    ("next_power_of_2", None, set(), {9888}),
+    ("generate_draft_decode_kv_indices", None, {"tl", "triton"}, {9888, 26340}),
+    ("next_power_of_2", None, set(), {9888, 26340}),
     ("FlashInferAttnBackend", ["get_cuda_graph_seq_len_fill_value"], set(), {9888, 9481}),
     ("FlashInferMultiStepDraftBackend", ["init_cuda_graph_state", "init_forward_metadata_replay_cuda_graph",
                                          "common_template"],
-     {"torch", "next_power_of_2", "EagleDraftInput", "ForwardMode"}, {9888}),
+     {"torch", "next_power_of_2", "EagleDraftInput", "ForwardMode"}, {9888, 26340}),
     ("EAGLEDraftCudaGraphRunner", ["replay", "_postprocess_output_to_raw_bs"], {"torch", "bisect"}, {9888}),
     ("create_flashinfer_kv_indices_triton", None, {"tl", "triton"}, {9481}),
     ("EagleVerifyInput", ["generate_attn_arg_prefill"], {"torch", "create_flashinfer_kv_indices_triton"}, {9481}),
@@ -158,6 +168,16 @@ HARNESS = [
 @pytest.mark.parametrize("patched", [False, True], ids=["unpatched", "patched"])
 def test_kernel_scripts_find_compile_and_supply_everything(release, patched):
     _version, root = release
+    _check_harness(root, patched)
+
+
+@pytest.mark.parametrize("patched", [False, True], ids=["unpatched", "patched"])
+@pytest.mark.parametrize("version", LATE_RELEASES)
+def test_kernel_script_of_26340_finds_compiles_and_supplies_everything(version, patched):
+    _check_harness(unpack(version), patched)
+
+
+def _check_harness(root, patched):
     issues = affected(root)
     sources = real_code.Sources(root, patched)
     checked = 0
@@ -180,3 +200,57 @@ def test_kernel_scripts_find_compile_and_supply_everything(release, patched):
                                                                      ["replay"]))
     if not patched:
         assert sources.fixes_applied(runner) == []
+
+
+# --- #9388's end-of-context numbers against the release's own request handling ---------
+
+
+class StandInGenerateReqInput:
+    """Stand-in for io_struct.GenerateReqInput: the fields _validate_one_request reads."""
+
+    def __init__(self, input_ids, max_new_tokens):
+        self.input_ids, self.sampling_params = input_ids, {"max_new_tokens": max_new_tokens}
+        self.return_hidden_states, self.custom_logit_processor = False, None
+
+
+class StandInEmbeddingReqInput:
+    """Stand-in for io_struct.EmbeddingReqInput (only its type is checked)."""
+
+
+def _validate(root, input_len, max_new_tokens, context_len):
+    """The release's own TokenizerManager._validate_one_request, on one request."""
+    import typing
+
+    text = (root / "sglang/srt/managers/tokenizer_manager.py").read_text(encoding="utf-8")
+    (source,) = real_code.extract(text, "TokenizerManager", ["_validate_one_request"])
+    names = {"Union": typing.Union, "List": typing.List, "GenerateReqInput": StandInGenerateReqInput,
+             "EmbeddingReqInput": StandInEmbeddingReqInput}
+    exec(compile(source, "tokenizer_manager.py", "exec"), names)
+    manager = types.SimpleNamespace(context_len=context_len, is_generation=True, server_args=types.SimpleNamespace(
+        enable_return_hidden_states=False, enable_custom_logit_processor=False))
+    obj = StandInGenerateReqInput([10] * input_len, max_new_tokens)
+    names["_validate_one_request"](manager, obj, obj.input_ids)
+
+
+@pytest.mark.parametrize("version", ["0.4.10", "0.5.0rc2"])  # the releases the test runs on
+def test_end_of_context_request_is_accepted_and_writes_past_the_row(version):
+    root = unpack(version)
+    case, context = test_issue_9388.END_OF_CONTEXT, test_issue_9388.CONTEXT
+    assert engine.plan(engine.SourceTree(root)).decision("draft-context-length").family == "0.4.10"
+    (request,) = {(r["input_len"], r["max_new_tokens"]) for r in case.phases[0]}
+    input_len, max_new = request
+    _validate(root, input_len, max_new, context)  # accepted: raises nothing
+    with pytest.raises(ValueError, match="Requested token count exceeds"):
+        _validate(root, input_len, max_new + 1, context)  # the most it takes
+    with pytest.raises(ValueError, match="Requested token count exceeds"):
+        _validate(root, input_len, 1000, context)  # the number the suite asked for before
+    # The scheduler then clips max_new_tokens to max_req_len - input - 1, with
+    # max_req_len = context_len - 1 (the memory pool is far larger here).
+    scheduler = (root / "sglang/srt/managers/scheduler.py").read_text(encoding="utf-8")
+    worker = (root / "sglang/srt/managers/tp_worker.py").read_text(encoding="utf-8")
+    assert "self.max_req_len - len(req.origin_input_ids) - 1," in scheduler
+    assert "self.model_config.context_len - 1," in worker
+    generated = min(max_new, (context - 1) - input_len - 1)
+    last_verify_seq_len = input_len + generated - 1  # before the last token is accepted
+    end = last_verify_seq_len + case.draft_tokens  # one past the last column verify writes
+    assert end > test_issue_9388.OLD_ROW_WIDTH, (generated, end)

@@ -23,6 +23,7 @@ import pytest
 import gpu_report as report
 import spec_probe
 import gpu_suite as suite
+from conftest import ALLOW_SKIPS_ENV as ALLOW_SKIPS
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -139,7 +140,7 @@ def test_probe_wraps_what_the_finders_after_it_load(standin_sglang, tmp_path, mo
     env = {**os.environ, spec_probe.OUT_ENV: str(out), "SGLANG_SPEC_PATCHES": "off"}
     subprocess.run([sys.executable, "-c", code], cwd=HERE, env=env, check=True)
     rep = spec_probe.Report.read(out)
-    assert len(rep.armed_pids()) == 1 and len(rep.records) == 3  # armed, attached, one violation
+    assert len(rep.armed_pids()) == 1 and len(rep.records) == 4  # armed, attached, checked, one violation
     assert rep.attached("EagleVerifyInput.generate_attn_arg_prefill")[0]["loader"] == "SourceFileLoader"
 
     # A check that raises becomes a probe-error record; the method still returns.
@@ -186,8 +187,86 @@ def test_draft_check_ignores_capture_and_flags_stale_indptr(tmp_path, monkeypatc
     args["call_fn"] = lambda i, fb: None  # a real batch: written = 53 + 8 = 61 < 90
     spec_probe.check_draft_kv_indptr(args, None)
     (bad,) = spec_probe.Report.read(tmp_path / "p.jsonl").violations("draft-kv-indptr")
-    assert bad["detail"] == {"batch_size": 8, "topk": 1, "step": 0, "kv_indptr_end": 90, "written": 61,
+    assert bad["detail"] == {"batch_size": 8, "raw_bs": None, "topk": 1, "step": 0, "kv_indptr_end": 90, "written": 61,
                              "row_width": 512, "past_row": False}
+
+
+def test_probe_counts_its_checks_on_padded_batches(tmp_path, monkeypatch):
+    """A passing check writes no violation, so the probe records each check it made, and
+    whether the batch was padded: the engine tests need padded checks > 0 to trust "clean"."""
+
+    class T(list):
+        def tolist(self):
+            return list(self)
+
+        def sum(self):
+            return sum(self)
+
+        def numel(self):
+            return len(self)
+
+        def __getitem__(self, item):
+            got = list.__getitem__(self, item)
+            return T(got) if isinstance(got, list) else got
+
+    class Indptr:
+        def __init__(self, ends):
+            self.ends = ends
+
+        def __getitem__(self, item):
+            return T(self.ends)
+
+    out = tmp_path / "p.jsonl"
+    monkeypatch.setenv(spec_probe.OUT_ENV, str(out))
+    backend = types.SimpleNamespace(topk=1, speculative_num_steps=3, kv_indptr=Indptr([10, 20, 0]))
+    batch = types.SimpleNamespace(batch_size=8, seq_lens=T([10] * 5 + [1] * 3))
+    args = {"self": backend, "forward_batch": batch, "kv_indices_buffer": types.SimpleNamespace(shape=(3, 512)),
+            "call_fn": lambda i, fb: None}
+    spec_probe.check_draft_kv_indptr(args, None)  # eager: no replay before it
+    spec_probe.note_draft_replay({"forward_batch": types.SimpleNamespace(batch_size=5)}, None)
+    spec_probe.check_draft_kv_indptr(args, None)  # replay padded 5 -> 8 (batch_size is 8 by now)
+    spec_probe.note_draft_replay({"forward_batch": types.SimpleNamespace(batch_size=8)}, None)
+    spec_probe.check_draft_kv_indptr(args, None)  # replay of a captured size
+    rep = spec_probe.Report.read(out)
+    assert not rep.violations()
+    assert [(r["padded"], r["detail"]["raw_bs"]) for r in rep.checks("draft-kv-indptr")] == [
+        (False, None), (True, 5), (False, 8)]
+    assert len(rep.checks("draft-kv-indptr", padded=True)) == 1
+    assert rep.checks("draft-kv-indptr", exclude_pids=[os.getpid()]) == []
+
+    # Verify: the tree was built for retrive_index's rows; indptrs over more are padded.
+    verify = types.SimpleNamespace(retrive_index=types.SimpleNamespace(shape=(1, 2)))
+    result = (T(), T([0, 3, 7]), T([0, 2, 4]), T([True] * 14))
+    spec_probe.check_verify_mask({"self": verify}, result)
+    spec_probe.check_verify_mask({"self": types.SimpleNamespace(retrive_index=types.SimpleNamespace(shape=(2, 2)))},
+                                 result)
+    made = spec_probe.Report.read(out).checks("verify-mask")
+    assert [(r["padded"], r["detail"]["raw_bs"], r["detail"]["batch_size"]) for r in made] == [
+        (True, 1, 2), (False, 2, 2)]
+    assert "checks made [unpadded, padded] {'draft-kv-indptr': [2, 1], 'verify-mask': [1, 1]}" in \
+        spec_probe.Report.read(out).summary()
+
+
+def test_probe_never_raises_into_sglang(tmp_path, monkeypatch):
+    # Arming with an output path it cannot write: no exception, no records.
+    monkeypatch.setenv(spec_probe.OUT_ENV, str(tmp_path / "no-such-dir" / "p.jsonl"))
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    assert spec_probe.arm("child") is True
+    spec_probe.violation("draft-rope", "T.m", max_position=1)  # a record it cannot write is dropped
+    # A method it cannot wrap is left alone and recorded as a probe error.
+    out = tmp_path / "p.jsonl"
+    monkeypatch.setenv(spec_probe.OUT_ENV, str(out))
+
+    def broken_wrap(*args):
+        raise TypeError("no signature")
+
+    monkeypatch.setattr(spec_probe, "_wrap", broken_wrap)
+    module = types.SimpleNamespace(EagleVerifyInput=type("EagleVerifyInput", (), {
+        "generate_attn_arg_prefill": lambda self: 1, "prepare_for_verify": lambda self, batch: 2}))
+    assert spec_probe.attach(module, "sglang.srt.speculative.eagle_utils") == []
+    assert module.EagleVerifyInput().generate_attn_arg_prefill() == 1
+    errors = spec_probe.Report.read(out).errors()
+    assert [e["error"] for e in errors] == ["attach: TypeError: no signature"] * 2
 
 
 def test_mask_indptr_end_is_flashinfers_formula():
@@ -274,17 +353,150 @@ def test_report_lists_every_test_with_its_outcome(tmp_path):
 # --- the GPU suite on this machine -----------------------------------------------------
 
 
+def _run_gpu_suite(tmp_path, **env):
+    junit = tmp_path / "junit.xml"
+    env = {**{k: v for k, v in os.environ.items() if k not in ("CI", ALLOW_SKIPS)}, "CUDA_VISIBLE_DEVICES": "", **env}
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(HERE), "-m", "gpu", "-q", "-p", "no:cacheprovider",
+                           "--junitxml", str(junit)], capture_output=True, text=True, cwd=REPO, env=env)
+    return proc, report.results(junit)
+
+
 def test_gpu_suite_collects_and_skips_with_reasons(tmp_path):
     """What `pytest -m gpu tests/gpu` does on a machine without a GPU (the GPU is hidden
     here, so this holds on a GPU machine too): every test skips, each with its reason."""
-    junit = tmp_path / "junit.xml"
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run([sys.executable, "-m", "pytest", str(HERE), "-m", "gpu", "-q", "-p", "no:cacheprovider",
-                           "--junitxml", str(junit)], capture_output=True, text=True, cwd=REPO, env=env)
+    proc, rows = _run_gpu_suite(tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    rows = report.results(junit)
-    per_issue = {n: [r for r in rows if f"test_issue_{n}::" in r["test"]] for n in (9888, 9521, 9481, 9388)}
+    per_issue = {n: [r for r in rows if f"test_issue_{n}::" in r["test"]] for n in (9888, 9521, 9481, 9388, 26340)}
     assert all(per_issue.values()), per_issue
     for r in rows:
         assert r["outcome"] == "skip" and r["detail"].startswith("no CUDA"), r
     assert json.dumps(rows)  # the report can carry them
+
+
+def test_gpu_suite_under_ci_fails_when_it_skips_and_names_each_skip(tmp_path):
+    proc, rows = _run_gpu_suite(tmp_path, CI="true")
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert "GPU suite run does not count" in proc.stdout and "no test ran" in proc.stdout
+    for r in rows:
+        assert f"{r['test']} skipped: no CUDA" in proc.stdout, r["test"]
+    proc, _ = _run_gpu_suite(tmp_path, CI="true", **{ALLOW_SKIPS: "1"})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+# --- a run that does not count ----------------------------------------------------------
+
+
+def _row(test, outcome, detail=""):
+    return {"test": test, "outcome": outcome, "detail": detail}
+
+
+def test_run_counts_only_when_every_test_the_release_needs_ran():
+    not_affected = _row("t::b", "skip", "SGLang 0.5.9 is not affected by #9481 (verify-mask-padding: ...)")
+    assert report.problems([_row("t::a", "pass"), not_affected]) == []
+    assert report.problems([_row("t::a", "fail"), not_affected]) == []  # pytest's own status reports it
+    assert report.problems([not_affected]) == ["no test ran: this run proves nothing"]
+    assert report.problems([]) == ["no test ran: this run proves nothing"]
+    missing = _row("t::c", "skip", "flashinfer is not importable in this Python: ...")
+    assert report.problems([_row("t::a", "pass"), missing]) == [
+        "t::c skipped: flashinfer is not importable in this Python: ..."]
+    assert report.problems([_row("t::a", "pass"), missing], allow_skips=True) == []
+    assert report.problems([missing], allow_skips=True) == []  # opted out: the caller's call
+    baked = _row("t::d", "skip", "SGLang 0.5.2 at /x has fix draft-padding-positions baked in on disk (...)")
+    assert report.problems([_row("t::a", "pass"), baked])
+
+
+def _gpu_regress(cwd, *args, **env):
+    env = {**{k: v for k, v in os.environ.items() if k not in ("CI", ALLOW_SKIPS)}, "PYTHON": sys.executable,
+           "CUDA_VISIBLE_DEVICES": "", **env}
+    return subprocess.run(["bash", str(REPO / "ci" / "gpu-regress.sh"), *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=600)
+
+
+def test_gpu_regress_fails_an_all_skipped_run_and_names_the_skips(tmp_path):
+    """No CUDA here: every test skips. pytest says 0; the script must not."""
+    proc = _gpu_regress(tmp_path, "--out", "report-dir")  # relative to where it was typed
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]
+    text = (tmp_path / "report-dir" / "report.md").read_text()
+    assert "Does not count" in text and "no test ran" in text
+    for name in ("test_issue_9888::test_patched_engine_is_clean",
+                 "test_issue_26340::test_kernel_draft_kv_indices_rows_hold_topk_prefixes[unpatched]"):
+        assert f"gpu-report: {name} skipped: no CUDA" in out and f"- {name} skipped: no CUDA" in text
+    proc = _gpu_regress(tmp_path, "--out", "report-dir", "--allow-skips")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "Does not count (skips allowed with --allow-skips)" in (tmp_path / "report-dir" / "report.md").read_text()
+
+
+# --- an installed shim that shadows the checkout ---------------------------------------
+
+
+def _installed_copy(site):
+    """A copy of this checkout laid out as the wheel installs it."""
+    import shutil
+
+    pkg = site / "sglang_spec_patches"
+    shutil.copytree(REPO / "sglang_spec_patches", pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in (REPO / "patches").glob("*/*"):
+        if path.suffix in (".json", ".diff") or path.name == "fixed_when.py":
+            (pkg / "patches" / path.parent.name).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, pkg / "patches" / path.parent.name / path.name)
+    return pkg
+
+
+def test_shim_origin_tells_an_installed_copy_that_differs(tmp_path):
+    import shim_origin
+
+    pkg = _installed_copy(tmp_path / "site")
+    assert shim_origin.compare(pkg, REPO) == []
+    diff = next(pkg.glob("patches/*/*.diff"))
+    diff.write_text(diff.read_text() + "\n")
+    assert shim_origin.compare(pkg, REPO) == [f"patches/{diff.parent.name}/{diff.name}"]
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    proc = subprocess.run([sys.executable, str(HERE / "shim_origin.py"), str(REPO)], capture_output=True,
+                          text=True, cwd="/", env=env)
+    assert proc.returncode == shim_origin.DIFFERENT and diff.name in proc.stdout, proc.stdout + proc.stderr
+    proc = subprocess.run([sys.executable, str(HERE / "shim_origin.py"), str(REPO)], capture_output=True,
+                          text=True, cwd="/", env={**os.environ, "PYTHONPATH": ""})
+    assert proc.returncode == shim_origin.SAME, proc.stdout  # this checkout, installed editable
+
+
+def test_gpu_regress_refuses_an_installed_shim_that_is_not_the_checkout(tmp_path):
+    pkg = _installed_copy(tmp_path / "site")
+    (pkg / "engine.py").write_text((pkg / "engine.py").read_text() + "\n# older copy\n")
+    proc = _gpu_regress(tmp_path, "--out", "r", PYTHONPATH=str(tmp_path / "site"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "differs from this checkout (engine.py)" in proc.stdout and "--install-shim" in proc.stderr
+    assert not (tmp_path / "r" / "junit.xml").exists()  # refused before any test ran
+
+
+# --- what counts as compute-sanitizer's proof (#9481) ---------------------------------
+
+SANITIZER_REPORT = """========= COMPUTE-SANITIZER
+========= Invalid __global__ read of size 1 bytes
+=========     at segment_packbits_kernel+0x1b0
+=========     Address 0x7f00000007f0 is out of bounds
+========= ERROR SUMMARY: 3 errors
+"""
+CLEAN_REPORT = "========= COMPUTE-SANITIZER\n========= ERROR SUMMARY: 0 errors\n"
+
+
+def test_only_the_sanitizers_own_evidence_proves_the_short_mask():
+    from test_issue_9481 import SANITIZER_EXIT, sanitizer_problems
+
+    short = {"short_by": 816, "plan_error": None}
+    assert sanitizer_problems(False, SANITIZER_EXIT, short, SANITIZER_REPORT) == []
+    # A plan that raised - wrong API, JIT failure, out of memory - is no proof, whatever else happened.
+    for error in ("TypeError: begin_forward() got an unexpected keyword argument 'custom_mask'",
+                  "RuntimeError: CUDA out of memory", "RuntimeError: JIT compilation failed"):
+        raised = {"short_by": 816, "plan_error": error}
+        assert sanitizer_problems(False, 1, raised, CLEAN_REPORT)
+        assert sanitizer_problems(False, SANITIZER_EXIT, raised, SANITIZER_REPORT)
+    assert sanitizer_problems(False, 0, short, CLEAN_REPORT)  # the read did not happen
+    assert sanitizer_problems(False, SANITIZER_EXIT, short, "========= ERROR SUMMARY: 1 error\n")  # some other error
+    assert sanitizer_problems(False, SANITIZER_EXIT, None, "Traceback ...")  # the sanitizer never ran it
+    # Patched: exit 0, a full mask, and the sanitizer's clean summary.
+    full = {"short_by": 0, "plan_error": None}
+    assert sanitizer_problems(True, 0, full, CLEAN_REPORT) == []
+    assert sanitizer_problems(True, 0, full, "no sanitizer here")
+    assert sanitizer_problems(True, 0, {"short_by": 0, "plan_error": "RuntimeError: boom"}, CLEAN_REPORT)
+    assert sanitizer_problems(True, SANITIZER_EXIT, full, SANITIZER_REPORT)
