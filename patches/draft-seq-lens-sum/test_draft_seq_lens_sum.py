@@ -1,0 +1,62 @@
+"""PR #26880 backport on real SGLang code (see reproduce.py for what is real and what is a
+stand-in): when the draft CUDA-graph runner pads 5 requests to 8, unpatched, the multi-step
+FlashInfer draft backend slices each step's kv_indices, and 0.5.13 checks the row, from the
+raw seq_lens_sum, while the real Triton kernel lays out and writes the padded batch: it
+writes topk * padded rows * fill entries past the slice and past the checked length.
+Patched, slice and check cover exactly what the kernel writes, and seq_lens_sum is the raw
+sum again after replay, also when replay raises.
+
+The unpatched runs keep every other fix on (only this one disabled): on releases before
+0.5.3rc2 stale padded positions (draft-padding-positions) would otherwise move kv_indptr,
+and before 0.5.13 the row width lacks topk (draft-kv-indices-topk)."""
+
+from pathlib import Path
+
+import pytest
+
+from sglang_releases import run_harness
+
+pytestmark = pytest.mark.slow
+
+HARNESS = Path(__file__).with_name("reproduce.py")
+TOPK, PADDED_ROWS, FILL = 4, 3, 1  # the harness's scenario; FILL is FlashInfer's fill value
+SHORT = TOPK * PADDED_ROWS * FILL
+
+
+def run(release, disable):
+    lines = run_harness(release, HARNESS, "on", disable=disable)
+    by_replay = {}
+    for line in lines:
+        by_replay.setdefault(line["replay"], []).append(line)
+    assert set(by_replay) == {"full", "padded", "failing"}, lines
+    return by_replay
+
+
+def steps(lines):
+    return [line for line in lines if "step" in line]
+
+
+@pytest.mark.parametrize("release", ["0.5.2", "0.5.13.post1"])  # 0.5.13.post1: last affected
+def test_padded_replay_slices_and_checks_what_the_kernel_writes(cpu_env, release):
+    unpatched, patched = run(release, "draft-seq-lens-sum"), run(release, "")
+    for result in (unpatched, patched):  # the control: no padding, nothing to fix
+        assert all(s.get("view", s["written"]) == s["written"] for s in steps(result["full"])), result["full"]
+
+    pad_steps, (pad,) = steps(unpatched["padded"]), [x for x in unpatched["padded"] if "raw" in x]
+    ran = [s for s in pad_steps if "view" in s]
+    assert len(pad_steps) == 3 and len(ran) == 2, pad_steps
+    assert all(s["written"] - s["view"] == SHORT for s in ran), ran  # written past the slice
+    if pad["checked"] is not None:  # 0.5.13's fit check accepted less than the kernel wrote
+        assert pad_steps[-1]["written"] - pad["checked"] == SHORT, (pad_steps, pad)
+    assert pad["after"] == pad["raw"]
+
+    fixed_steps, (fixed,) = steps(patched["padded"]), [x for x in patched["padded"] if "raw" in x]
+    assert [s["written"] for s in fixed_steps] == [s["written"] for s in pad_steps]  # same kernel work
+    assert all(s["view"] == s["written"] for s in fixed_steps if "view" in s), fixed_steps
+    assert all(s["end"] <= s["view"] for s in fixed_steps if "view" in s), fixed_steps  # FlashInfer reads inside
+    if fixed["checked"] is not None:
+        assert fixed["checked"] == fixed_steps[-1]["written"], (fixed_steps, fixed)
+    assert fixed["after"] == fixed["raw"]  # the raw sum is back after replay
+
+    (failed,) = patched["failing"]
+    assert "raised" in failed and failed["after"] == failed["raw"], failed  # restored on error too
