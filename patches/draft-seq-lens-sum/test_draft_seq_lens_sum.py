@@ -4,7 +4,8 @@ FlashInfer draft backend slices each step's kv_indices, and 0.5.13 checks the ro
 raw seq_lens_sum, while the real Triton kernel lays out and writes the padded batch: it
 writes topk * padded rows * fill entries past the slice and past the checked length.
 Patched, slice and check cover exactly what the kernel writes, and seq_lens_sum is the raw
-sum again after replay, also when replay raises.
+sum again after replay, also when replay raises. Also: the fix's fixed-when check on real
+release sources.
 
 The unpatched runs keep every other fix on (only this one disabled): on releases before
 0.5.3rc2 stale padded positions (draft-padding-positions) would otherwise move kv_indptr,
@@ -14,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from sglang_releases import run_harness
-
-pytestmark = pytest.mark.slow
+from sglang_releases import run_harness, unpack
+from sglang_spec_patches import engine
 
 HARNESS = Path(__file__).with_name("reproduce.py")
+FIX = engine.load_fix(Path(__file__).parent)
+RUNNER = "sglang/srt/speculative/eagle_draft_cuda_graph_runner.py"
 TOPK, PADDED_ROWS, FILL = 4, 3, 1  # the harness's scenario; FILL is FlashInfer's fill value
 SHORT = TOPK * PADDED_ROWS * FILL
 
@@ -36,6 +38,7 @@ def steps(lines):
     return [line for line in lines if "step" in line]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("release", ["0.5.2", "0.5.13.post1"])  # 0.5.13.post1: last affected
 def test_padded_replay_slices_and_checks_what_the_kernel_writes(cpu_env, release):
     unpatched, patched = run(release, "draft-seq-lens-sum"), run(release, "")
@@ -60,3 +63,34 @@ def test_padded_replay_slices_and_checks_what_the_kernel_writes(cpu_env, release
 
     (failed,) = patched["failing"]
     assert "raised" in failed and failed["after"] == failed["raw"], failed  # restored on error too
+
+
+def fixed_when(read):
+    return engine.load_check(FIX)(read)
+
+
+@pytest.mark.parametrize("release", ["0.4.10", "0.5.12.post1", "0.5.13.post1"])
+def test_fixed_when_is_false_on_an_affected_release_and_true_once_patched(release):
+    tree = engine.SourceTree(unpack(release))
+    assert fixed_when(tree.read) is None
+    plan = engine.plan(tree, [FIX])
+    assert plan.decision(FIX.id).state == engine.APPLIES
+    assert "in a finally" in fixed_when(lambda rel: plan.texts.get(rel) or tree.read(rel))
+
+
+@pytest.mark.parametrize("release", ["0.5.14", "0.5.23"])
+def test_fixed_when_recognises_upstreams_padded_sum(release):
+    assert "padded sum before init_forward_metadata_out_graph()" in fixed_when(engine.SourceTree(unpack(release)).read)
+
+
+@pytest.mark.parametrize("edit", [
+    # the padded sum is computed but never reaches forward_batch
+    ("forward_batch.seq_lens_sum = (\n", "padded_sum = (\n"),
+    # the raw sum is never put back
+    ("            forward_batch.seq_lens_sum = raw_seq_lens_sum\n", "            pass\n"),
+])
+def test_fixed_when_rejects_near_misses(edit):
+    text = engine.SourceTree(unpack("0.5.14")).read(RUNNER)
+    assert text.count(edit[0]) == 1
+    edited = text.replace(*edit)
+    assert fixed_when(lambda rel: edited if rel == RUNNER else None) is None
