@@ -200,6 +200,13 @@ def diagnose(flags: dict, plan: engine.Plan, settings: runtime.Settings, activat
         risk("draft-padding-buffers",
              f"padded draft slots keep stale topk_p/topk_index/hidden_states ({pads})",
              "--disable-cuda-graph")
+    # The multi-step draft backends that slice (and from 0.5.13 check) kv_indices by seq_lens_sum.
+    sum_backend = flashinfer or backend in ("triton", "aiter", "trtllm_mla")
+    if spec != "NGRAM" and verify_pads and sum_backend:
+        risk("draft-seq-lens-sum",
+             f"draft CUDA-graph padding with {backend or 'FlashInfer'}{on}: {verify_pads}; kv_indices are "
+             "sliced and checked for the raw seq_lens_sum while the kernel writes the padded batch (PR #26880)",
+             "list every batch size in --cuda-graph-bs, or --disable-cuda-graph")
     if topk > 1 and flashinfer and not flags["disable_cuda_graph"]:
         risk("draft-kv-indices-topk",
              f"--speculative-eagle-topk {topk} with FlashInfer{on}: the draft kv_indices CUDA-graph buffer "

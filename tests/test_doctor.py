@@ -41,7 +41,7 @@ def test_shim_off_leaves_every_padding_risk_named_with_its_fix():
                                      "--speculative-eagle-topk", "4"],
                    settings=runtime.Settings("off", frozenset(), None))
     assert risky(findings) == {"draft-padding-positions", "verify-mask-padding", "draft-padding-buffers",
-                               "draft-kv-indices-topk"}
+                               "draft-kv-indices-topk", "draft-seq-lens-sum"}
     assert all("SGLANG_SPEC_PATCHES=off" in f.remedy for f in findings if f.risk)
 
 
@@ -53,7 +53,7 @@ def test_disabled_fix_is_a_risk_and_says_how_to_enable_it():
 
 
 def test_fixed_release_needs_nothing():
-    findings = run("0.5.13", EAGLE + ["--attention-backend", "flashinfer", "--speculative-eagle-topk", "4",
+    findings = run("0.5.14", EAGLE + ["--attention-backend", "flashinfer", "--speculative-eagle-topk", "4",
                                       "--cuda-graph-bs", "1", "2", "4"], settings=runtime.Settings("off", frozenset(), None))
     assert risky(findings) == set()
 
@@ -137,3 +137,25 @@ def test_ngram_verify_padding_is_a_risk_until_the_fix_applies(padding):
 ])
 def test_ngram_verify_mask_is_no_risk_where_it_cannot_trigger(release, argv):
     assert "ngram-verify-mask" not in risky(run(release, argv, settings=OFF))
+
+
+PADDED_EAGLE = EAGLE + ["--cuda-graph-bs", "1", "2", "4", "8"]
+
+
+@pytest.mark.parametrize("backend", ["flashinfer", "triton", "aiter"])
+def test_draft_seq_lens_sum_is_a_risk_until_the_fix_applies(backend):
+    findings = run("0.5.13.post1", PADDED_EAGLE + ["--attention-backend", backend], settings=OFF)
+    (f,) = [f for f in findings if f.fix == "draft-seq-lens-sum"]
+    assert f.risk and "PR #26880" in f.message and "SGLANG_SPEC_PATCHES=off" in f.remedy
+    assert "draft-seq-lens-sum" not in risky(run("0.5.13.post1", PADDED_EAGLE + ["--attention-backend", backend]))
+
+
+@pytest.mark.parametrize("release, argv", [
+    ("0.5.14", PADDED_EAGLE + ["--attention-backend", "flashinfer"]),  # sets the padded sum itself
+    ("0.5.13.post1", EAGLE + ["--cuda-graph-bs", "1", "2", "3", "4"]),  # every size captured: no draft padding
+    ("0.5.13.post1", PADDED_EAGLE + ["--disable-cuda-graph"]),
+    ("0.5.13.post1", PADDED_EAGLE + ["--attention-backend", "fa3"]),  # does not slice by seq_lens_sum
+    ("0.5.13.post1", NGRAM + ["--cuda-graph-bs", "1", "2", "4", "8"]),  # no draft runner
+])
+def test_draft_seq_lens_sum_is_no_risk_where_it_cannot_trigger(release, argv):
+    assert "draft-seq-lens-sum" not in risky(run(release, argv, settings=OFF))
