@@ -1,7 +1,7 @@
 """draft-kv-indptr-capture-bs holds when ``FlashInferMultiStepDraftBackend.__init__`` sizes
 ``kv_indptr`` for more than the request pool: the batch size in its shape (followed through
 local assignments) reads the CUDA-graph batch list (``cuda_graph_bs``) or comes from a
-CUDA-graph sizing helper (a call whose name has ``cuda_graph`` in it).
+CUDA-graph sizing function (a call whose name has ``cuda_graph`` in it).
 
 Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None``.
 """
