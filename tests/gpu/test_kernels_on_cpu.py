@@ -6,16 +6,25 @@ This is what can be shown without a GPU: the metadata the real replay and the re
 release that carries the upstream fix is right as shipped (so the scripts measure the
 bug, not themselves). What needs a GPU - FlashInfer reading past the mask, caught by
 compute-sanitizer - is left to test_issue_9481.py.
+
+The verdicts the GPU tests and ``ci/device-check.sh`` apply (``kernel_checks``) are run on
+these real results too, both ways: an unpatched result judged as patched must fail.
+Last, ``device_check.py`` itself: no GPU means exit 3 and a report that says so; its CPU
+dry run goes end to end on a device folder built here.
 """
 
+import hashlib
 import json
 import os
 import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from sglang_releases import unpack
+import kernel_checks
+from sglang_releases import fetch_wheel, unpack
 
 pytestmark = pytest.mark.slow
 
@@ -30,6 +39,12 @@ def run(cpu_env, script, version, *args):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def judged(check, out, patched, replays=kernel_checks.REPLAYS):
+    """The check's verdict on a real result: right as it is, wrong when claimed the other way."""
+    assert check.problems(out, patched, replays) == [], out
+    assert check.problems(out, not patched, replays), out
+
+
 @pytest.mark.parametrize("version", ["0.4.10", "0.5.2"])
 def test_draft_replay_unpatched_kv_indptr_outgrows_the_row(cpu_env, version):
     out = run(cpu_env, "draft_replay.py", version, "--replays", "40")
@@ -37,6 +52,7 @@ def test_draft_replay_unpatched_kv_indptr_outgrows_the_row(cpu_env, version):
     assert out["fixes_in_runner"] == []
     assert out["first_violation"]["padded"] and out["first_violation"]["kv_indptr_end"] > out["first_violation"]["written"]
     assert out["first_past_row"] is not None, out  # FlashInfer would read past kv_indices
+    judged(kernel_checks.DRAFT_9888, out, False, 40)
 
 
 @pytest.mark.parametrize("version", ["0.4.10", "0.5.2"])
@@ -44,12 +60,15 @@ def test_draft_replay_patched_stays_within_what_was_written(cpu_env, version):
     out = run(cpu_env, "draft_replay.py", version, "--replays", "40", "--patched")
     assert "draft-padding-positions" in out["fixes_in_runner"], out
     assert out["padded_replays"] == 36 and out["violations"] == 0 and out["max_excess"] == 0, out
+    judged(kernel_checks.DRAFT_9888, out, True, 40)
 
 
 def test_draft_replay_tree_layout(cpu_env):
     args = ["--replays", "40", "--topk", "4", "--context", "256"]
     bad, good = run(cpu_env, "draft_replay.py", "0.5.2", *args), run(cpu_env, "draft_replay.py", "0.5.2", *args, "--patched")
     assert bad["violations"] > 0 and good["violations"] == 0, (bad, good)
+    judged(kernel_checks.DRAFT_9521, bad, False, 40)
+    judged(kernel_checks.DRAFT_9521, good, True, 40)
 
 
 def test_draft_replay_release_with_upstream_fix_is_clean_as_shipped(cpu_env):
@@ -63,8 +82,94 @@ def test_verify_mask_short_unpatched_full_patched(cpu_env, version):
     assert bad["kernel_copied_prefix"] and good["kernel_copied_prefix"]
     assert bad["short_by"] == (bad["bs"] - bad["raw_bs"]) * 16 * (16 + bad["fill"]) > 0, bad
     assert good["fixes_in_file"] == ["verify-mask-padding"] and good["short_by"] == 0, good
+    judged(kernel_checks.MASK_9481, bad, False)
+    judged(kernel_checks.MASK_9481, good, True)
 
 
 def test_verify_mask_release_with_upstream_fix_is_full_as_shipped(cpu_env):
     out = run(cpu_env, "verify_mask.py", "0.5.7")
     assert out["fixes_in_file"] == [] and out["short_by"] == 0, out
+
+
+@pytest.mark.parametrize("version", ["0.4.10", "0.5.12.post1"])
+def test_draft_kv_indices_rows_overflow_unpatched_fit_patched(cpu_env, version):
+    bad, good = run(cpu_env, "draft_kv_indices.py", version), run(cpu_env, "draft_kv_indices.py", version, "--patched")
+    # The fix's README numbers: row 8 * 4096 for a last row of 4 * (8 * 1500 + 8 * 3) entries.
+    assert (bad["row_width"], bad["last_row_needs"], bad["past_buffer"]) == (32768, 48096, 48096 - 32768), bad
+    assert (good["row_width"], good["past_buffer"]) == (8 * 4 * 4096, 0), good
+    judged(kernel_checks.ROWS_26340, bad, False)
+    judged(kernel_checks.ROWS_26340, good, True)
+
+
+# --- device_check.py (ci/device-check.sh) ---------------------------------------------
+
+
+def _zip_package(name, dest):
+    """A pure-Python wheel of an installed package (what --prepare downloads), built offline."""
+    module = __import__(name)
+    folder = Path(module.__file__).parent
+    wheel = dest / f"{name}-0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for path in folder.rglob("*.py"):
+            zf.write(path, f"{name}/{path.relative_to(folder)}")
+    return wheel.name
+
+
+def device_dir(tmp_path, versions):
+    d = tmp_path / "device"
+    d.mkdir()
+    releases = {}
+    for v in versions:
+        wheel = fetch_wheel(v)
+        (d / wheel.name).write_bytes(wheel.read_bytes())
+        releases[v] = wheel.name
+    manifest = {"releases": releases, "unipatch": _zip_package("unipatch", d), "packaging": _zip_package("packaging", d)}
+    manifest["sha256"] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in d.glob("*.whl")}
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    return d
+
+
+def device_check(python, *args, **env):
+    return subprocess.run([str(python), str(HERE / "device_check.py"), *args], capture_output=True, text=True,
+                          timeout=1200, env={**os.environ, "CUDA_VISIBLE_DEVICES": "", **env})
+
+
+def test_device_check_without_a_gpu_says_so_and_fails(cpu_env, tmp_path):
+    for python in (cpu_env, sys.executable):  # torch without a GPU; no torch at all
+        proc = device_check(python, "--out", str(tmp_path / "out"), "--device-dir", str(tmp_path / "none"))
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        assert "nothing ran" in proc.stderr
+        report = json.loads((tmp_path / "out" / "device-report.json").read_text())
+        assert report["verdict"] == "NOT RUN (no GPU)" and report["checks"] == []
+        assert "Nothing ran:" in (tmp_path / "out" / "device-report.md").read_text()
+    proc = subprocess.run(["bash", str(HERE.parent.parent / "ci" / "device-check.sh"), "--out", str(tmp_path / "sh")],
+                          capture_output=True, text=True, env={**os.environ, "PYTHON": str(cpu_env),
+                                                                "CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode == 3 and (tmp_path / "sh" / "device-report.md").is_file(), proc.stderr
+
+
+def test_device_check_refuses_a_missing_or_damaged_device_folder(cpu_env, tmp_path):
+    proc = device_check(cpu_env, "--cpu-dry-run", "--out", str(tmp_path / "o"), "--device-dir", str(tmp_path / "none"))
+    assert proc.returncode == 2 and "--prepare" in proc.stderr, proc.stderr
+    d = device_dir(tmp_path, ["0.5.2"])
+    wheel = d / json.loads((d / "manifest.json").read_text())["unipatch"]
+    wheel.write_bytes(wheel.read_bytes() + b"x")
+    proc = device_check(cpu_env, "--cpu-dry-run", "--out", str(tmp_path / "o"), "--device-dir", str(d))
+    assert proc.returncode == 2 and "does not match its hash" in proc.stderr, proc.stderr
+
+
+def test_device_check_cpu_dry_run_end_to_end(cpu_env, tmp_path):
+    """The same checks as on the GPU (two of them, one release, to keep it short), on CPU."""
+    d = device_dir(tmp_path, ["0.5.2"])
+    out = tmp_path / "out"
+    proc = device_check(cpu_env, "--cpu-dry-run", "--releases", "0.5.2", "--issues", "9481,26340",
+                        "--out", str(out), "--device-dir", str(d))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((out / "device-report.json").read_text())
+    assert report["cpu_dry_run"] and report["verdict"] == "PASS: 4 checks (CPU dry run, not a GPU run)"
+    assert [(r["issue"], r["release"], r["patched"], r["passed"]) for r in report["checks"]] == [
+        (9481, "0.5.2", False, True), (9481, "0.5.2", True, True),
+        (26340, "0.5.2", False, True), (26340, "0.5.2", True, True)]
+    text = (out / "device-report.md").read_text()
+    assert text.startswith("# Device check: CPU DRY RUN - NOT A GPU RUN")
+    assert "computed by this suite the way FlashInfer's plan computes it" in text

@@ -35,7 +35,7 @@ SCHEDULER_LIKE = textwrap.dedent('''
     spec_probe.arm("driver" if __name__ == "__main__" else "child")
 
     MODULES = ["sglang.srt.layers.attention.flashinfer_backend", "sglang.srt.speculative.eagle_worker",
-               "sglang.srt.models.llama_eagle"]
+               "sglang.srt.models.llama_eagle", "sglang.srt.speculative.eagle_draft_cuda_graph_runner"]
 
 
     def scheduler(queue):
@@ -68,6 +68,7 @@ SCHEDULER_LIKE = textwrap.dedent('''
         d, raw = 16, [30, 41, 52, 63, 74]  # 5 live requests padded to 8, fill value 1
         spec.draft_token_num = d
         spec.custom_mask = torch.ones(sum(raw) * d + d * d * len(raw), dtype=torch.bool)
+        spec.retrive_index = torch.zeros((len(raw), d), dtype=torch.int64)  # one row per live request
         pool = torch.zeros(8, dtype=torch.int32)
         pool[:5] = torch.arange(5, dtype=torch.int32) + 3
         lens = torch.ones(8, dtype=torch.int32)
@@ -120,12 +121,15 @@ def test_probe_in_spawned_child_on_real_sglang(cpu_env, version, tmp_path):
     (bad,) = off.violations("verify-mask")
     assert bad["pid"] in children and bad["detail"]["short_by"] == 3 * 16 * 17, bad
     assert not off.errors()
+    (made,) = off.checks("verify-mask", padded=True)  # 5 live requests, indptrs over 8
+    assert (made["detail"]["raw_bs"], made["detail"]["batch_size"]) == (5, 8), made
 
     on, targets = run_scheduler_like(version, tmp_path / "on", "on")
     verify = on.attached("EagleVerifyInput.generate_attn_arg_prefill")
     assert verify and verify[0]["loader"] == "PatchedSourceLoader"  # the probe wraps the shim's module
     assert all(on.attached(t) for t in targets)
     assert not on.violations() and not on.errors(), on.summary()
+    assert len(on.checks("verify-mask", padded=True)) == 1, on.summary()  # clean, and the check was made
 
 
 MODEL_CODE = textwrap.dedent('''

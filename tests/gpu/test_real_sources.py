@@ -36,6 +36,8 @@ PROBE_PARAMS = {
         {"self", "forward_batch", "kv_indices_buffer"},
     ("sglang/srt/speculative/eagle_worker.py", "EAGLEWorker", "draft"): {"self", "batch"},
     ("sglang/srt/models/llama.py", "LlamaForCausalLM", "forward"): {"self", "positions"},
+    ("sglang/srt/speculative/eagle_draft_cuda_graph_runner.py", "EAGLEDraftCudaGraphRunner", "replay"):
+        {"self", "forward_batch"},
 }
 VERIFY_PARAMS = {"generate_attn_arg_prefill": {"self"}, "prepare_for_verify": {"self", "batch"}}
 ISSUES = (9888, 9521, 9481, 9388, 26340)
@@ -122,6 +124,14 @@ def test_probe_targets_exist_with_the_bound_parameters(release):
         fn = _method(cls, meth) if cls else None
         assert fn is not None, f"{relpath}: {cls_name}.{meth} missing"
         assert params <= _params(fn), f"{cls_name}.{meth}{_params(fn)} lacks {params - _params(fn)}"
+    # verify-mask tells a padded batch by the rows of the tree: one retrive_index row per request.
+    verify_fields = {n.target.id for n in _class(root, verify_file, "EagleVerifyInput").body
+                     if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+    assert "retrive_index" in verify_fields
+    # draft-kv-indptr learns the live batch size from replay, before it pads batch_size.
+    replay = _method(_class(root, "sglang/srt/speculative/eagle_draft_cuda_graph_runner.py",
+                            "EAGLEDraftCudaGraphRunner"), "replay")
+    assert "raw_bs = forward_batch.batch_size" in ast.unparse(replay)
     # draft-kv-indptr tells capture from real batches by the call_fn common_template gets.
     backend = _class(root, "sglang/srt/layers/attention/flashinfer_backend.py", "FlashInferMultiStepDraftBackend")
     for meth in ("init_forward_metadata", "init_forward_metadata_capture_cuda_graph",

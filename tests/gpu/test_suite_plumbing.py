@@ -111,6 +111,13 @@ def test_probe_arms_in_the_spawned_child_and_records_the_violation(standin_sglan
         run.assert_clean()
     with pytest.raises(AssertionError, match="no SGLang process reports fix"):
         run.assert_shim_applied("verify-mask-padding")
+    # The check was made in the child, but on no padded batch (the stand-in has no
+    # retrive_index): a clean result of such a run would prove nothing, and says so.
+    assert run.assert_checked("verify-mask")[0]["pid"] in children
+    with pytest.raises(AssertionError, match="no verify-mask check on a padded batch"):
+        run.assert_checked("verify-mask", padded=True)
+    with pytest.raises(AssertionError, match="no draft-kv-indptr check"):
+        run.assert_checked("draft-kv-indptr")
 
 
 def test_probe_stays_out_when_not_asked(standin_sglang, tmp_path, monkeypatch):
