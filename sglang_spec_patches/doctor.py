@@ -58,6 +58,9 @@ def parse_flags(argv: list[str]) -> dict:
     p.add_argument("--disable-cuda-graph", action="store_true")
     p.add_argument("--disable-cuda-graph-padding", action="store_true")
     p.add_argument("--enable-dp-attention", action="store_true")
+    p.add_argument("--enable-two-batch-overlap", action="store_true")
+    p.add_argument("--max-running-requests", type=int)
+    p.add_argument("--speculative-draft-attention-backend")
     args, _unknown = p.parse_known_args(norm)
     flags = vars(args)
     if flags["cuda_graph_bs"]:
@@ -212,6 +215,19 @@ def diagnose(flags: dict, plan: engine.Plan, settings: runtime.Settings, activat
              f"--speculative-eagle-topk {topk} with FlashInfer{on}: the draft kv_indices CUDA-graph buffer "
              "lacks the topk factor and the kernel writes past it",
              "--speculative-eagle-topk 1, or another attention backend")
+    # Two-batch overlap (x2) and DP attention (x attention TP size) round the request pool
+    # up for the captured sizes; the FlashInfer draft kv_indptr was sized for the pool only.
+    draft_backend = (flags.get("speculative_draft_attention_backend") or backend).lower()
+    aligned = flags["enable_two_batch_overlap"] or flags["enable_dp_attention"]
+    pool = flags.get("max_running_requests")
+    if flags["enable_two_batch_overlap"] and not flags["enable_dp_attention"] and pool and pool % 2 == 0:
+        aligned = False  # an even pool is already aligned for two-batch overlap
+    if spec != "NGRAM" and draft_backend in ("", "flashinfer") and aligned and not flags["disable_cuda_graph"]:
+        risk("draft-kv-indptr-capture-bs",
+             "two-batch overlap or DP attention: the draft CUDA graph can be captured for the request pool "
+             "rounded up, past the FlashInfer draft kv_indptr sized for the pool; the kernel writes past its rows",
+             "a --max-running-requests (per DP rank) that is a multiple of the alignment, "
+             "or --cuda-graph-max-bs no larger than it")
     if flags["disable_cuda_graph_padding"]:
         risk("spec-disable-padding",
              "--disable-cuda-graph-padding with speculative decoding keeps the sparse capture list: "

@@ -159,3 +159,28 @@ def test_draft_seq_lens_sum_is_a_risk_until_the_fix_applies(backend):
 ])
 def test_draft_seq_lens_sum_is_no_risk_where_it_cannot_trigger(release, argv):
     assert "draft-seq-lens-sum" not in risky(run(release, argv, settings=OFF))
+
+
+TBO_EAGLE = EAGLE + ["--enable-two-batch-overlap", "--max-running-requests", "5"]
+
+
+@pytest.mark.parametrize("argv", [TBO_EAGLE + ["--attention-backend", "flashinfer"],
+                                  EAGLE + ["--enable-dp-attention"],
+                                  TBO_EAGLE + ["--attention-backend", "fa3",
+                                               "--speculative-draft-attention-backend", "flashinfer"]])
+def test_draft_graph_above_the_pool_is_a_risk_until_the_fix_applies(argv):
+    findings = run("0.5.13", argv, settings=OFF)
+    (f,) = [f for f in findings if f.fix == "draft-kv-indptr-capture-bs"]
+    assert f.risk and "kv_indptr" in f.message and "SGLANG_SPEC_PATCHES=off" in f.remedy
+    assert "draft-kv-indptr-capture-bs" not in risky(run("0.5.13", argv))  # shim on
+
+
+@pytest.mark.parametrize("release, argv", [
+    ("0.5.14", TBO_EAGLE),  # sizes kv_indptr for the aligned pool itself
+    ("0.5.13", EAGLE + ["--enable-two-batch-overlap", "--max-running-requests", "6"]),  # already aligned
+    ("0.5.13", TBO_EAGLE + ["--attention-backend", "fa3"]),
+    ("0.5.13", TBO_EAGLE + ["--disable-cuda-graph"]),
+    ("0.5.13", EAGLE + ["--attention-backend", "flashinfer"]),  # no alignment: captures stay within the pool
+])
+def test_draft_graph_above_the_pool_is_no_risk_where_it_cannot_trigger(release, argv):
+    assert "draft-kv-indptr-capture-bs" not in risky(run(release, argv, settings=OFF))
