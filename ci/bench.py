@@ -1,19 +1,31 @@
 """Benchmark: what the shim costs. Prints numbers; asserts nothing (targets are read by people).
 
-1. Start-up: ``python -c pass`` in a fresh venv, bare and with the wheel installed
-   (the .pth runs in every process): median wall time and the ratio.
-2. Patching: for each release given, the time one process spends deciding every fix and
-   producing + compiling the patched text of every target module (what the hook does on
-   first SGLang import), median over repeats.
+Every comparison is made of paired runs, alternating which side goes first, in one
+process tree; it prints the median of the per-pair ratios (and each side's median), so
+a machine busy with other work slows both sides of a pair alike.
+
+1. Start-up: ``python -c pass`` in two fresh venvs built alike, one with the wheel (its
+   .pth runs in every process). Target: ratio <= 1.02.
+2. Patched import: in the CPU SGLang environment, per release, the modules the fixes
+   patch are imported again and again in one process (their dependencies stay loaded):
+   by SGLang's own loader from SGLang's ``.pyc``, and by a fresh hook as a new process
+   has it (plan cache checked against every file it read, bytecode from our cache).
+   Also shown: a fresh hook without its caches (plans and compiles: the first process
+   after SGLang or the shim changed). Target: patched within 10% of the ``.pyc``.
+3. Patching: time one process spends deciding every fix and producing + compiling the
+   patched text of every target module.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import venv
 from pathlib import Path
@@ -23,32 +35,122 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 
-def median_run(cmd: list[str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
+def paired(run_a, run_b, pairs: int) -> tuple[float, float, float]:
+    """Median of a, median of b, median of b/a over ``pairs`` pairs (order alternating)."""
+    a_times, b_times = [], []
+    for i in range(pairs):
+        if i % 2:
+            b_times.append(run_b())
+            a_times.append(run_a())
+        else:
+            a_times.append(run_a())
+            b_times.append(run_b())
+    ratios = [b / a for a, b in zip(a_times, b_times)]
+    return statistics.median(a_times), statistics.median(b_times), statistics.median(ratios)
+
+
+def timed_process(cmd: list[str]):
+    def run() -> float:
         start = time.perf_counter()
         subprocess.run(cmd, check=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        return time.perf_counter() - start
+    return run
 
 
-def startup(runs: int) -> None:
+def startup(pairs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        env_dir = Path(tmp) / "venv"
-        venv.create(env_dir, with_pip=True)
-        python = str(env_dir / "bin" / "python")
         wheel_dir = Path(tmp) / "wheel"
         subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheel_dir), str(REPO)],
                        check=True)
-        subprocess.run([python, "-m", "pip", "install", "-q", "packaging", "unipatch"], check=True)
-        bare = median_run([python, "-c", "pass"], runs)
-        subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", *map(str, wheel_dir.glob("*.whl"))],
+        pythons = {}
+        for name in ("bare", "armed"):
+            env_dir = Path(tmp) / name
+            venv.create(env_dir, with_pip=True)
+            pythons[name] = str(env_dir / "bin" / "python")
+            subprocess.run([pythons[name], "-m", "pip", "install", "-q", "packaging", "unipatch"], check=True)
+        subprocess.run([pythons["armed"], "-m", "pip", "install", "-q", "--no-deps", *map(str, wheel_dir.glob("*.whl"))],
                        check=True)
-        armed = median_run([python, "-c", "pass"], runs)
-        check = subprocess.run([python, "-c", "import sys; print('sglang_spec_patches' in sys.modules)"],
+        check = subprocess.run([pythons["armed"], "-c", "import sys; print(type(sys.meta_path[0]).__name__)"],
                                capture_output=True, text=True, check=True).stdout.strip()
-        print(f"start-up  python -c pass: bare {bare * 1000:.1f} ms, with .pth {armed * 1000:.1f} ms, "
-              f"ratio {armed / bare:.2f} (hook armed: {check}; median of {runs})")
+        bare, armed, ratio = paired(timed_process([pythons["bare"], "-c", "pass"]),
+                                    timed_process([pythons["armed"], "-c", "pass"]), pairs)
+        print(f"start-up  python -c pass: bare {bare * 1000:.2f} ms, with .pth {armed * 1000:.2f} ms, "
+              f"ratio {ratio:.3f} (target <= 1.02; first finder: {check}; median of {pairs} pairs)")
+
+
+# Runs inside the CPU SGLang environment, the release on sys.path, the shim armed by its .pth.
+IMPORT_PROBE = textwrap.dedent(
+    """
+    import importlib, json, sys, time
+    from sglang_spec_patches import engine, hook, runtime
+
+    root, pairs = sys.argv[1], int(sys.argv[2])
+    plan = engine.plan(engine.SourceTree(root), engine.load_fixes())
+    names = [engine.module_name(rel) for rel in plan.texts]
+    for name in names:
+        importlib.import_module(name)  # the hook replaces its placeholder here
+    real = hook.installed_finder()
+    slot = sys.meta_path.index(real)  # start-up stand-ins stay in front of it
+    sys.meta_path.remove(real)
+    settings = runtime.Settings("on", frozenset(), None)
+
+    def load(how):
+        for name in names:
+            sys.modules.pop(name, None)
+        finder = None
+        if how != "pyc":  # a fresh finder, as in a new process: plans (or reads its plan cache)
+            finder = hook.SpecPatchFinder(settings, use_plan_cache=how == "cached")
+            sys.meta_path.insert(slot, finder)
+        if how == "uncached":
+            from sglang_spec_patches import bytecode
+            saved, bytecode.load = bytecode.load, lambda *a: None
+        start = time.perf_counter()
+        for name in names:
+            importlib.import_module(name)
+        took = time.perf_counter() - start
+        if how == "uncached":
+            bytecode.load = saved
+        if finder is not None:
+            sys.meta_path.remove(finder)
+            assert finder.state.plan.from_cache == (how == "cached"), how
+            assert all(type(sys.modules[n].__spec__.loader).__name__ == "PatchedSourceLoader" for n in names)
+        return took
+
+    for how in ("pyc", "cached", "pyc", "cached"):  # warm-up: writes SGLang's .pyc and our caches
+        load(how)
+    order, rows = ("pyc", "cached", "uncached"), []
+    for i in range(pairs):
+        took = {how: load(how) for how in (order if i % 2 == 0 else order[::-1])}
+        rows.append([took[how] for how in order])
+    print(json.dumps({"modules": len(names), "rows": rows}))
+    """
+)
+
+
+def patched_import(releases: list[str], pairs: int) -> None:
+    from sglang_releases import cpu_env_python, run_in_release
+
+    if cpu_env_python() is None:
+        print("patched import: skipped, the CPU SGLang environment is not built (make cpu-env)")
+        return
+    subprocess.run(["bash", str(REPO / "ci" / "install-shim.sh"), str(cpu_env_python().parent.parent)], check=True)
+    for release in releases:
+        from sglang_releases import unpack
+
+        code = f"import sys; sys.argv = ['probe', {str(unpack(release))!r}, '{pairs}']\n" + IMPORT_PROBE
+        # Both sides may write their bytecode (SGLang's .pyc, our cache) in the warm-up.
+        proc = run_in_release(release, code, env={"PYTHONDONTWRITEBYTECODE": "", "SGLANG_SPEC_PATCHES": "on"})
+        if proc.returncode != 0:
+            print(f"patched import sglang {release}: FAILED\n{proc.stderr[-2000:]}")
+            continue
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        pyc, cached, compiled = (statistics.median(col) for col in zip(*out["rows"]))
+        ratio = statistics.median(c / p for p, c, _ in out["rows"])
+        ratio_compiled = statistics.median(c / p for p, _, c in out["rows"])
+        print(f"import    sglang {release}: {out['modules']} patched modules: from SGLang's .pyc {pyc * 1000:.1f} ms, "
+              f"patched {cached * 1000:.1f} ms, ratio {ratio:.3f} (target <= 1.10); "
+              f"planned and compiled afresh {compiled * 1000:.1f} ms, ratio {ratio_compiled:.2f} "
+              f"(median of {pairs} pairs)")
 
 
 def patch_time(releases: list[str], repeats: int) -> None:
@@ -73,10 +175,13 @@ def patch_time(releases: list[str], repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--pairs", type=int, default=60, help="paired start-up runs")
+    parser.add_argument("--import-pairs", type=int, default=30, help="paired re-imports per release")
     parser.add_argument("--releases", nargs="*", default=["0.4.10", "0.5.2", "0.5.9", "0.5.12.post1"])
     args = parser.parse_args()
-    startup(args.runs)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # start-up is measured as users run Python
+    startup(args.pairs)
+    patched_import(args.releases, args.import_pairs)
     patch_time(args.releases, repeats=10)
 
 

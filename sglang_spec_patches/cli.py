@@ -87,6 +87,29 @@ def _settle_crashed_bake(root: Path) -> None:
         print(f"sglang-spec-patches: {done}", file=sys.stderr)
 
 
+def _activation_rows(activation: dict, baked: dict) -> list[tuple[str, str]]:
+    """The activation and bake part of ``status`` as (what, state) rows."""
+    settings = runtime.Settings.from_env()
+    mode = {"off": "off: nothing is patched at run time (SGLANG_SPEC_PATCHES=off)",
+            "on": "on", "strict": "strict: a declined fix or a missed module raises"}[activation["mode"]]
+    rows = [("mode", mode)]
+    if settings.disabled:
+        rows.append(("disabled", ", ".join(sorted(settings.disabled)) + " (SGLANG_SPEC_PATCHES_DISABLE)"))
+    rows += [(".pth", path) for path in activation["pth"]] or [
+        (".pth", "none found in site-packages: processes are patched only where the plugin "
+                 "or `import sglang_spec_patches` reaches them")]
+    rows.append(("SGLang plugin", "yes: SGLang loads sglang.srt.plugins entry points" if
+                 activation["sglang_plugin_entry_point"] else "no: this SGLang has no plugin loader"))
+    if baked.get("error"):
+        rows.append(("bake", baked["error"]))
+    elif baked["files"]:
+        rows.append(("bake", f"{len(baked['fixes'])} fix(es) in {len(baked['files'])} file(s), "
+                             f"manifest {baked['manifest']}"))
+    else:
+        rows.append(("bake", "nothing baked"))
+    return rows
+
+
 def cmd_status(args) -> int:
     from . import bake
 
@@ -94,11 +117,16 @@ def cmd_status(args) -> int:
     _settle_crashed_bake(root)
     plan = _plan(args)
     baked = bake.summary(root)
-    if not args.json:  # one line in the table's header
-        baked = baked.get("error") or (f"{len(baked['fixes'])} fix(es) baked in {len(baked['files'])} file(s), "
-                                       f"manifest {baked['manifest']}" if baked["files"] else "nothing baked")
-    extra = {"activation": activation_report(engine.SourceTree(plan.root)), "bake": baked}
-    _print_plan(plan, args.json, extra)
+    activation = activation_report(engine.SourceTree(plan.root))
+    if args.json:
+        _print_plan(plan, True, {"activation": activation, "bake": baked})
+        return _exit_code(plan)
+    _print_plan(plan, False)
+    rows = _activation_rows(activation, baked)
+    width = max(len(what) for what, _ in rows)
+    print()
+    for what, state in rows:
+        print(f"  {what:<{width}}  {state}")
     return _exit_code(plan)
 
 
