@@ -278,7 +278,8 @@ def _unbound_names(tree: ast.AST, added: set[int]) -> list[str]:
 
     A name counts as bound in the function holding the line (or one around it) when it
     is bound there on or before that line, or at module level, or is a builtin. An
-    attribute ``x.attr`` counts when ``attr`` is used somewhere off the added lines.
+    attribute of a local (``self.attr``) counts when ``attr`` is used somewhere off the
+    added lines; attributes of modules are not judged.
     """
     functions = _functions(tree)
     module = _bindings(tree, module_level=True)
@@ -296,7 +297,7 @@ def _unbound_names(tree: ast.AST, added: set[int]) -> list[str]:
             if not ok:
                 missing.append(n.id)
         elif (isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
-              and n.attr not in attrs_elsewhere):
+              and n.value.id not in module and n.attr not in attrs_elsewhere):
             missing.append(f"{n.value.id}.{n.attr}")
     return sorted(set(missing))
 
