@@ -66,6 +66,12 @@ def _print_plan(plan: engine.Plan, as_json: bool, extra: dict | None = None) -> 
     width = max((len(d.fix) for d in plan.decisions), default=0)
     for d in plan.decisions:
         print(f"  {d.fix:<{width}}  {d.state:<14}  {d.reason}")
+    carried = [d.fix for d in plan.decisions if d.recognised]
+    if carried:
+        print(f"  carried by the tree (an equivalent fix recognised, left alone): {', '.join(carried)}")
+    moved = [d.fix for d in plan.decisions if d.reanchored]
+    if moved:
+        print(f"  re-anchored past edits in the tree: {', '.join(moved)}")
 
 
 def _exit_code(plan: engine.Plan) -> int:

@@ -164,8 +164,13 @@ def diagnose(flags: dict, plan: engine.Plan, settings: runtime.Settings, activat
             return True
         return state == engine.APPLIES and settings.mode != "off" and bool(activation.get("reaches_workers"))
 
+    carried = {d.fix: d.recognised for d in plan.decisions if d.recognised}
+
     def risk(fix_id: str, message: str, flag_remedy: str) -> None:
         if covered(fix_id):
+            if fix_id in carried:  # safe without us: say what in the tree makes it so
+                findings.append(Finding(False, fix_id, f"{message} [fix {fix_id}: carried by the tree: "
+                                                       f"{carried[fix_id]}]", "-"))
             return
         state = states.get(fix_id, "unknown")
         if state == engine.DISABLED:

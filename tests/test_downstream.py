@@ -6,6 +6,7 @@ a bake writes, and a baked tree reads already-fixed."""
 
 import functools
 import importlib.util
+import json
 import re
 import shutil
 import sys
@@ -149,3 +150,94 @@ def test_reanchored_fix_clears_padded_rows_in_the_real_replay(cpu_env, tmp_path)
 
     assert padded(run_harness(root, HARNESS, "off")) == [STALE] * 3
     assert padded(run_harness(root, HARNESS, "on")) == [CLEARED] * 3
+
+
+# --- the fixed-when checks themselves ---------------------------------------------------
+
+CHECKED_RELEASES = ["0.4.10", "0.5.2", "0.5.3rc0", "0.5.6.post2", "0.5.10.post1", "0.5.12.post1"]
+
+
+@pytest.mark.parametrize("release", CHECKED_RELEASES)
+def test_checks_see_the_bug_unpatched_and_the_fix_patched(release):
+    """A check must not hold on a release that needs the fix, and must hold on the text
+    our own diff produces (re-anchoring relies on it)."""
+    tree = engine.SourceTree(unpack(release))
+    plan = engine.plan(tree, FIXES)
+    applied = [d for d in plan.decisions if d.state == engine.APPLIES and d.fix in COVERED]
+    assert applied
+    for d in applied:
+        check = engine.load_check(next(f for f in FIXES if f.id == d.fix))
+        assert check(tree.read) is None, d.fix
+        assert check(lambda rel: plan.texts.get(rel) or tree.read(rel)), d.fix
+
+
+@pytest.mark.parametrize("release", ["0.5.3rc2", "0.5.7", "0.5.11", "0.5.13", "0.5.19"])
+def test_checks_recognise_the_upstream_fixes(release):
+    """Where upstream fixed a bug in the release, the check holds too, for the fixes whose
+    first_fixed the release has reached (markers decide these trees; the checks agree)."""
+    tree = engine.SourceTree(unpack(release))
+    version = engine.parse_version(release)
+    for fix in FIXES:
+        if fix.id in COVERED and version >= engine.parse_version(fix.first_fixed):
+            if fix.id == "draft-context-length" and version >= engine.parse_version("0.5.13"):
+                continue  # there a helper elsewhere computes the req_to_token headroom: marker only
+            assert engine.load_check(fix)(tree.read), fix.id
+
+
+def copy_fix(tmp_path, fix_id, check_source=None):
+    folder = tmp_path / "patches" / fix_id
+    shutil.copytree(Path(__file__).parent.parent / "patches" / fix_id, folder)
+    if check_source is not None:
+        (folder / engine.FIXED_WHEN_FILE).write_text(check_source, encoding="utf-8")
+    return engine.load_fix(folder)
+
+
+@pytest.mark.parametrize("source, says", [
+    ("def check(read:\n", "does not load: SyntaxError"),
+    ("import no_such_module_here\n", "does not load: ModuleNotFoundError"),
+    ("CHECK = 1\n", "has no check(read) function"),
+    ("def check(read):\n    return read('x')[0]\n", "failed: TypeError"),
+    ("def check(read):\n    return 1\n", "returned int, not str or None"),
+])
+def test_a_broken_check_declines_its_fix_only(tmp_path, source, says):
+    case = load_case(Path(__file__).parent / "downstream" / "clamps_beside_anchor.py")
+    root = build(case, tmp_path / "tree")
+    broken = copy_fix(tmp_path, "draft-padding-buffers", source)
+    plan = engine.plan(engine.SourceTree(root), [broken, *(f for f in FIXES if f.id != broken.id)])
+    d = plan.decision("draft-padding-buffers")
+    assert d.state == engine.DECLINED and "fixed-when check unusable" in d.reason and says in d.reason, d.reason
+    assert plan.decision("draft-kv-indices-topk").state == engine.APPLIES
+
+
+def test_without_a_check_a_fix_is_never_re_anchored(tmp_path):
+    case = load_case(Path(__file__).parent / "downstream" / "clamps_beside_anchor.py")
+    root = build(case, tmp_path / "tree")
+    bare = copy_fix(tmp_path, "draft-padding-buffers")
+    (bare.folder / engine.FIXED_WHEN_FILE).unlink()
+    d = engine.plan(engine.SourceTree(root), [bare]).decision("draft-padding-buffers")
+    assert d.state == engine.DECLINED and "not found" in d.reason
+    plain = engine.plan(engine.SourceTree(unpack("0.5.9")), [bare]).decision("draft-padding-buffers")
+    assert plain.state == engine.APPLIES
+
+
+def test_plan_shows_what_the_tree_carries(tmp_path, capsys):
+    from sglang_spec_patches import cli
+    root = build(load_case(Path(__file__).parent / "downstream" / "slime_like_0_5_9.py"), tmp_path / "tree")
+    assert cli.main(["plan", "--sglang-root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "  carried by the tree (an equivalent fix recognised, left alone): draft-padding-buffers\n" in out, out
+    assert "the tree carries an equivalent fix: replay() clears the padded draft slots" in out, out
+    flags = ["--speculative-algorithm", "EAGLE", "--attention-backend", "triton", "--cuda-graph-bs", "1", "2", "4", "8"]
+    cli.main(["doctor", "--sglang-root", str(root), "--", *flags])
+    out = capsys.readouterr().out
+    assert "note  padded draft slots keep stale" in out and "[fix draft-padding-buffers: carried by the tree: replay()" in out, out
+
+
+def test_plan_json_says_what_was_re_anchored(tmp_path, capsys):
+    from sglang_spec_patches import cli
+    root = build(load_case(Path(__file__).parent / "downstream" / "clamps_beside_anchor.py"), tmp_path / "tree")
+    cli.main(["plan", "--sglang-root", str(root), "--json"])
+    d = next(x for x in json.loads(capsys.readouterr().out) if x["fix"] == "draft-padding-buffers")
+    assert d["state"] == "applies" and d["recognised"] is None
+    (note,) = d["reanchored"]
+    assert "EAGLEDraftCudaGraphRunner.replay()" in note and "self.topk_p[:raw_bs].copy_(forward_batch.spec_info.topk_p)" in note
