@@ -247,10 +247,11 @@ def test_only_composes_to_the_same_bytes_and_revert_respects_shared_files(rel52,
     with pytest.raises(bake.BakeError, match="share files with baked fix.*draft-padding-buffers"):
         bake.revert(root, only=["draft-padding-positions"])
     assert snapshot(root) == before
-    bake.revert(root, only=["draft-padding-positions", "draft-padding-buffers"])
+    bake.revert(root, only=["draft-padding-positions", "draft-padding-buffers", "draft-seq-lens-sum"])
     assert bake.verify(root, FIXES).problems == [
         "draft-padding-buffers: applies but is not baked: run apply",
-        "draft-padding-positions: applies but is not baked: run apply"]
+        "draft-padding-positions: applies but is not baked: run apply",
+        "draft-seq-lens-sum: applies but is not baked: run apply"]
     bake.revert(root)
     assert consistent(root, rel52) == "original"
 
