@@ -141,6 +141,17 @@ def test_fixes_that_compose_in_one_order_only_are_an_error(tmp_path):
     assert any("do not compose" in e for e in entry["errors"])
 
 
+def test_three_fixes_on_one_file_compose_without_error(tmp_path):
+    # Any two of them give a text that lacks the third fix's change; only all three give
+    # the plan's text (checked to fail when each pair was compared with the plan's text).
+    make_fix(tmp_path / "patches", "a-fix", {"0.4.10": (">=0.4.10", hunk(1, ["v1 = 1", "-v2 = 2", "+v2 = 21", "v3 = 3"]))})
+    make_fix(tmp_path / "patches", "b-fix", {"0.4.10": (">=0.4.10", hunk(5, ["v5 = 5", "+added = 0", "v6 = 6"]))})
+    make_fix(tmp_path / "patches", "c-fix", {"0.4.10": (">=0.4.10", hunk(9, ["v9 = 9", "-v10 = 10", "+v10 = 101", "v11 = 11"]))})
+    entry = run_synthetic(tmp_path)
+    assert entry["errors"] == []
+    assert {c["state"] for c in entry["fixes"].values()} == {"fixes"}
+
+
 def test_editable_build_classified_differently_is_an_error(tmp_path):
     # Two families that both match the same source, with different results: the version
     # picks one, an untagged editable build (no version range) the other.
