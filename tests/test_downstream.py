@@ -241,3 +241,26 @@ def test_plan_json_says_what_was_re_anchored(tmp_path, capsys):
     assert d["state"] == "applies" and d["recognised"] is None
     (note,) = d["reanchored"]
     assert "EAGLEDraftCudaGraphRunner.replay()" in note and "self.topk_p[:raw_bs].copy_(forward_batch.spec_info.topk_p)" in note
+
+
+@pytest.mark.parametrize("with_checks", [True, False])
+def test_strict_mode_starts_on_a_tree_that_carries_the_fix(tmp_path, monkeypatch, with_checks):
+    """The reported problem: on SGLang 0.5.9 plus a slime-like patch, strict mode refused
+    to import the draft runner although the tree is fixed. Without the fixed-when checks
+    (the shim as it was) it still refuses."""
+    root = build(load_case(Path(__file__).parent / "downstream" / "slime_like_0_5_9.py"), tmp_path / "tree")
+    stub = types.ModuleType("sglang")
+    stub.__path__ = [str(root / "sglang")]
+    monkeypatch.setitem(sys.modules, "sglang", stub)
+    monkeypatch.setitem(runtime.RECORD, "problems", [])
+    if not with_checks:
+        monkeypatch.setattr(engine, "load_check", lambda fix: None)
+    finder = hook.SpecPatchFinder(runtime.Settings("strict", frozenset(), None))
+    find = functools.partial(finder.find_spec, "sglang.srt.speculative.eagle_draft_cuda_graph_runner",
+                             [str(root / "sglang/srt/speculative")])
+    if with_checks:
+        find()  # draft-seq-lens-sum and others may still patch it; nothing is declined
+        assert not runtime.RECORD["problems"]
+    else:
+        with pytest.raises(runtime.StrictModeError, match="draft-padding-buffers declined"):
+            find()
