@@ -59,11 +59,11 @@ class StandInFailure(RuntimeError):
 
 
 class StandInRecordingDecode:
-    """Stand-in for one step's FlashInferAttnBackend: records the kv_indices view and where
-    kv_indptr ends, and the seq_lens_sum of the batch it is handed."""
+    """Stand-in for one step's FlashInferAttnBackend: records the length of the kv_indices
+    view it is handed and where kv_indptr ends; raises instead when told to fail."""
 
-    def __init__(self, fail=False):
-        self.seen, self.fail = None, fail
+    def __init__(self):
+        self.seen, self.fail = None, False
 
     def get_cuda_graph_seq_len_fill_value(self):
         return 1  # FlashInfer's own value
@@ -121,6 +121,8 @@ def replay(harness, runner, backend, model_runner, seq_lens, checks, name):
     raw = fb.seq_lens_sum
     backend.cuda_graph_kv_indices.fill_(SENTINEL)
     checks.clear()
+    for step in backend.attn_backends:
+        step.seen = None
     try:
         runner.replay(fb)
     except StandInFailure as exc:
