@@ -41,7 +41,7 @@ def arm() -> None:
     """Arm the hook for this process (idempotent); also the ``.start`` entry point."""
     if _os.environ.get("SGLANG_SPEC_PATCHES", "").strip().lower() in _OFF:
         return
-    if any(name.startswith("sglang.srt.") for name in _sys.modules):
+    if "sglang" in _sys.modules and any(name.startswith("sglang.srt.") for name in _sys.modules):
         from ._startup import activate
 
         activate()  # SGLang came first: fix what is loaded now

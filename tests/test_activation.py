@@ -12,6 +12,7 @@ import textwrap
 import pytest
 
 from sglang_releases import run_in_release, unpack
+from sglang_spec_patches import __version__
 
 pytestmark = pytest.mark.slow
 
@@ -89,6 +90,33 @@ def test_spawned_child_gets_the_fix_and_logs_it(cpu_env, tmp_path):
     assert MODULE in record["modules"]
 
 
+def test_start_up_loads_one_small_module_and_the_hook_on_first_sglang_import(cpu_env):
+    code = textwrap.dedent(
+        f"""
+        import json, sys
+        def ours():
+            return sorted(n for n in sys.modules if n.startswith("sglang_spec_patches"))
+        def finders():
+            return [type(f).__name__ for f in sys.meta_path]
+        at_start = {{"modules": ours(), "finders": finders()}}
+        import sglang.srt.utils  # not a target: the hook arrives and plans, patches nothing yet
+        at_sglang = {{"modules": ours(), "finders": finders()}}
+        import inspect, {MODULE} as m
+        print(json.dumps({{"at_start": at_start, "at_sglang": at_sglang, "finders": finders(),
+                          "patched": {FIXED_LINE!r} in inspect.getsource(m.EAGLEDraftCudaGraphRunner.replay)}}))
+        """
+    )
+    out = last_json(run_in_release(RELEASE, code))
+    assert out["at_start"]["modules"] == ["sglang_spec_patches"]  # no runtime, hook or engine at start
+    start = out["at_start"]["finders"]
+    assert "FirstSGLangImport" in start and "SpecPatchFinder" not in start
+    assert "sglang_spec_patches.hook" in out["at_sglang"]["modules"]
+    # The hook took the placeholder's place: a finder a later start-up file put in front stays there.
+    after = out["at_sglang"]["finders"]
+    assert "FirstSGLangImport" not in after and after.index("SpecPatchFinder") == start.index("FirstSGLangImport")
+    assert out["patched"]
+
+
 def test_off_leaves_sglang_untouched(cpu_env):
     out = last_json(run_in_release(RELEASE, PROBE, env={"SGLANG_SPEC_PATCHES": "off"}))
     assert not out["patched"]
@@ -136,12 +164,18 @@ def test_no_bytecode_under_sglangs_cache_name_and_stale_pyc_ignored(cpu_env, tmp
     # A stale, unpatched .pyc as an earlier unpatched run would have left it.
     stale = py_compile.compile(str(target), doraise=True)
     stale_bytes = open(stale, "rb").read()
-    out = last_json(run_in_release(tree, PROBE))
+    # Bytecode writing on (as in most images): the patched code goes to our own cache file.
+    out = last_json(run_in_release(tree, PROBE, env={"PYTHONDONTWRITEBYTECODE": ""}))
     assert out["patched"]
+    assert out["report"]["modules"][MODULE]["bytecode"] == "compiled, cache written"
     assert open(stale, "rb").read() == stale_bytes  # never rewritten with patched code
-    assert [p.name for p in target.parent.joinpath("__pycache__").glob("eagle_draft_cuda_graph_runner.*")] == [
-        stale.rsplit("/", 1)[1]
-    ]
+    ours = stale.replace(".pyc", f".sglang-spec-patches-{__version__}.pyc")
+    assert sorted(p.name for p in target.parent.joinpath("__pycache__").glob("eagle_draft_cuda_graph_runner.*")) == \
+        sorted(p.rsplit("/", 1)[1] for p in (stale, ours))
+    again = last_json(run_in_release(tree, PROBE, env={"PYTHONDONTWRITEBYTECODE": ""}))
+    assert again["patched"] and again["report"]["modules"][MODULE]["bytecode"] == "read from cache"
+    assert again["report"]["plan"] == "read from cache"
+    assert open(stale, "rb").read() == stale_bytes
 
 
 def test_sglang_plugin_entry_point_fixes_an_already_imported_module(cpu_env):
@@ -163,5 +197,5 @@ def test_sglang_plugin_entry_point_fixes_an_already_imported_module(cpu_env):
     )
     out = last_json(run_in_release("0.5.12.post1", code, env={"SGLANG_SPEC_PATCHES": "off"}))
     assert not out["before"] and out["after"]
-    assert out["entry"]["how"] == "live" and out["entry"]["fixes"] == ["draft-kv-indices-topk"]
+    assert out["entry"]["how"] == "live" and "draft-kv-indices-topk" in out["entry"]["fixes"]
     assert "FlashInferMultiStepDraftBackend.init_cuda_graph_state" in out["entry"]["functions"]

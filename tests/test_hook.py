@@ -1,17 +1,24 @@
-"""The import hook never stops SGLang outside strict mode, and says what went wrong.
+"""The import hook never stops SGLang outside strict mode, and says what went wrong; its
+caches (patched bytecode, the plan) never touch SGLang's own files and follow every input.
 
 Uses a real release tree (0.5.2) and the finder directly (the module is found, not
 executed), with the fix catalog or the engine broken on purpose.
 """
 
+import importlib.util
+import marshal
+import os
+import pwd
 import shutil
 import sys
+import tempfile
 import types
+from pathlib import Path
 
 import pytest
 
 from sglang_releases import unpack
-from sglang_spec_patches import engine, hook, runtime
+from sglang_spec_patches import bytecode, engine, hook, plancache, runtime
 
 RUNNER = "sglang.srt.speculative.eagle_draft_cuda_graph_runner"
 RUNNER_PATH = "sglang/srt/speculative/eagle_draft_cuda_graph_runner.py"
@@ -84,3 +91,157 @@ def test_unknown_mode_falls_back_to_on_with_a_warning(capsys):
     settings = runtime.Settings.from_env({"SGLANG_SPEC_PATCHES": "sometimes", "SGLANG_SPEC_PATCHES_DISABLE": " a, b ,"})
     assert settings.mode == "on" and settings.disabled == {"a", "b"}
     assert "not one of off, on, strict" in capsys.readouterr().err
+
+
+# --- our caches: bytecode of patched modules, the plan ----------------------------------------
+
+
+@pytest.fixture
+def tree_copy(tmp_path, monkeypatch):
+    """A private copy of the release (its caches start empty), as the installed ``sglang``."""
+    root = tmp_path / "tree"
+    shutil.copytree(unpack("0.5.2"), root, ignore=shutil.ignore_patterns("__pycache__"))
+    stub = types.ModuleType("sglang")
+    stub.__path__ = [str(root / "sglang")]
+    monkeypatch.setitem(sys.modules, "sglang", stub)
+    monkeypatch.setitem(runtime.RECORD, "problems", [])
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    return root
+
+
+def load_runner(root, use_plan_cache=True):
+    """What a new process does: a fresh finder finds the runner and gets its code."""
+    finder = hook.SpecPatchFinder(runtime.Settings("on", frozenset(), None), use_plan_cache=use_plan_cache)
+    spec = finder.find_spec(RUNNER, [str(root / "sglang/srt/speculative")])
+    code = spec.loader.get_code(RUNNER)
+    return spec, code, runtime.RECORD["modules"][RUNNER]["bytecode"], finder.state.plan
+
+
+def test_patched_bytecode_is_cached_under_our_name_only(tree_copy):
+    source = tree_copy / RUNNER_PATH
+    sglang_pyc = Path(importlib.util.cache_from_source(str(source)))
+    spec, code, how, _ = load_runner(tree_copy)
+    assert how == "compiled, cache written"
+    assert spec.cached == bytecode.cache_path(str(source)) != str(sglang_pyc)  # __cached__ names ours
+    assert not sglang_pyc.exists()  # SGLang's own name is never written
+    assert [p.name for p in sglang_pyc.parent.iterdir()] == [Path(spec.cached).name]
+    assert "sglang-spec-patches" in Path(spec.cached).name
+    _, again, how, _ = load_runner(tree_copy)
+    assert how == "read from cache"
+    patched = compile(spec.loader.get_source(RUNNER), str(source), "exec", dont_inherit=True)
+    assert marshal.dumps(again) == marshal.dumps(code) == marshal.dumps(patched)  # the patched module's code
+
+
+def test_bytecode_cache_misses_on_other_text_path_or_corruption(tree_copy, tmp_path):
+    source = str(tree_copy / RUNNER_PATH)
+    text = "x = 1\n"
+    assert bytecode.store(source, text, compile(text, source, "exec"))
+    assert bytecode.load(source, text) is not None
+    assert bytecode.load(source, text + "y = 2\n") is None  # patched text changed (SGLang, diff, engine)
+    assert bytecode.load(str(tmp_path / "moved.py"), text) is None  # another file with the same text
+    cached = Path(bytecode.cache_path(source))
+    cached.write_bytes(cached.read_bytes()[:20])  # truncated by a crash of someone else's writer
+    assert bytecode.load(source, text) is None
+    _, _, how, _ = load_runner(tree_copy)  # the hook compiles and rewrites it
+    assert how == "compiled, cache written"
+
+
+def test_bytecode_cache_write_is_atomic(tree_copy, monkeypatch):
+    source = str(tree_copy / RUNNER_PATH)
+    cached = Path(bytecode.cache_path(source))
+
+    def crash(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    _, code, how, _ = load_runner(tree_copy)
+    assert how == "compiled" and code is not None  # the import goes on
+    assert not cached.parent.exists() or list(cached.parent.iterdir()) == []  # no partial file left
+
+
+def test_plan_is_cached_and_follows_every_input(tree_copy, monkeypatch):
+    _, _, _, first = load_runner(tree_copy)
+    assert not first.from_cache and Path(plancache.cache_path(str(tree_copy))).is_file()
+    _, _, _, second = load_runner(tree_copy)
+    assert second.from_cache
+    assert (second.decisions, second.texts, second.fixes) == (first.decisions, first.texts, first.fixes)
+    assert load_runner(tree_copy, use_plan_cache=False)[3].from_cache is False  # catalog under test: no cache
+
+    # A file the engine read changed (a hand edit, a bake, a reinstall): decided again.
+    victim = tree_copy / "sglang/srt/model_executor/cuda_graph_runner.py"
+    victim.write_text(victim.read_text() + "\n# edited\n")
+    _, _, _, third = load_runner(tree_copy)
+    assert not third.from_cache
+    assert load_runner(tree_copy)[3].from_cache
+    # Other disabled fixes, or a changed shim file (engine, a diff, a check): decided again.
+    finder = hook.SpecPatchFinder(runtime.Settings("on", frozenset({"draft-padding-positions"}), None), True)
+    finder.find_spec(RUNNER, [str(tree_copy / "sglang/srt/speculative")])
+    assert not finder.state.plan.from_cache
+    real = plancache._shim_files
+    monkeypatch.setattr(plancache, "_shim_files", lambda: real()[:-1] + [(real()[-1][0], 0, 0)])
+    assert not load_runner(tree_copy)[3].from_cache
+
+
+def test_corrupt_plan_cache_is_ignored(tree_copy):
+    load_runner(tree_copy)
+    cached = Path(plancache.cache_path(str(tree_copy)))
+    cached.write_bytes(b"\x00garbage")
+    _, _, _, plan = load_runner(tree_copy)
+    assert not plan.from_cache and "sglang-spec-patches(draft-padding-positions)" in plan.texts[RUNNER_PATH]
+
+
+def as_nobody(fn) -> str:
+    """Run ``fn`` in a forked child as ``nobody`` (root ignores file modes); 'ok' or the error."""
+    try:
+        user = pwd.getpwnam("nobody")
+    except KeyError:
+        user = None
+    if os.geteuid() == 0 and user is None:
+        pytest.skip("tests run as root and there is no 'nobody' user to drop to")
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns into pytest
+        code = 0
+        try:
+            os.close(r)
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(user.pw_gid)
+                os.setuid(user.pw_uid)
+            message = fn() or "ok"
+        except BaseException as exc:
+            message, code = f"{type(exc).__name__}: {exc}", 1
+        os.write(w, message.encode())
+        os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as fh:
+        message = fh.read().decode()
+    os.waitpid(pid, 0)
+    return message
+
+
+@pytest.fixture
+def shared_tree(tree_copy):
+    """The copy in a folder an unprivileged user can reach (pytest's tmp_path is private)."""
+    folder = Path(tempfile.mkdtemp(prefix="hook-ro-"))
+    folder.chmod(0o755)
+    root = folder / "tree"
+    shutil.move(tree_copy, root)
+    sys.modules["sglang"].__path__ = [str(root / "sglang")]
+    for path in [root, *root.rglob("*")]:  # world-readable, owned by root: read-only for nobody
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    yield root
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_read_only_tree_imports_patched_without_caches(shared_tree):
+    tree_copy = shared_tree
+
+    def import_as_nobody():
+        spec, code, how, plan = load_runner(tree_copy)
+        assert how == "compiled" and code is not None and not plan.from_cache
+        assert "sglang-spec-patches(draft-padding-positions)" in spec.loader.get_source(RUNNER)
+        return f"ok {how}"
+
+    assert as_nobody(import_as_nobody) == "ok compiled"
+    assert not list(tree_copy.rglob("__pycache__"))  # nothing written, no temporary file left
