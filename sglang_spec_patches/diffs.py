@@ -327,16 +327,17 @@ def apply_anchored(text: str, patch: FilePatch, *, reverse: bool = False) -> tup
     hunk (none when every hunk matched exactly: then the text is ``apply``'s). Raises
     DoesNotApply.
     """
+    own_side = "+" if reverse else "-"
+    if any(tag == own_side and line not in text for hunk in patch.hunks for tag, line in hunk.tagged):
+        # the lines this diff changes are not all there: nothing to anchor (a cheap
+        # substring test first, so trees that merely lack the fix cost no parse)
+        raise DoesNotApply(f"{patch.path}: a line the diff changes is absent")
     try:
         return apply(text, patch, reverse=reverse), ()
     except DoesNotApply:
         pass
     text_lines = text.splitlines(keepends=True)
-    own_side = "+" if reverse else "-"
-    present = set(text_lines)
-    if any(tag == own_side and line not in present for hunk in patch.hunks for tag, line in hunk.tagged):
-        # the lines this diff changes are not all there: nothing to re-anchor (cheap test
-        # first, so trees that merely lack the fix cost no parse)
+    if any(tag == own_side and line not in text_lines for hunk in patch.hunks for tag, line in hunk.tagged):
         raise DoesNotApply(f"{patch.path}: a line the diff changes is absent")
     try:
         functions = _functions(ast.parse(text))

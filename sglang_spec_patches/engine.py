@@ -313,12 +313,12 @@ def decide(fix: Fix, tree: SourceTree, version: Version | None, disabled: Iterab
     if fix.problem:
         return Decision(fix.id, DECLINED, f"fix definition unusable: {fix.problem}")
     try:
-        return _decide(fix, tree, version, load_check(fix))
+        return _decide(fix, tree, version)
     except CheckError as exc:
         return Decision(fix.id, DECLINED, f"fixed-when check unusable: {exc}")
 
 
-def _decide(fix: Fix, tree: SourceTree, version: Version | None, check: Callable | None) -> Decision:
+def _decide(fix: Fix, tree: SourceTree, version: Version | None) -> Decision:
     tried = []
     usable = []
     for fam in _families_in_order(fix, version):
@@ -355,9 +355,10 @@ def _decide(fix: Fix, tree: SourceTree, version: Version | None, check: Callable
                 return Decision(fix.id, NOT_APPLICABLE, UPSTREAM_FIX + marker.means)
             # A tagged release older than the fix: someone backported it. The fix's own
             # check (below) judges the whole guarantee; without one, the marker does.
-            if check is None:
+            if load_check(fix) is None:
                 backported = f"{marker.means}, in a {version} tree (backported)"
                 return Decision(fix.id, NOT_APPLICABLE, TREE_FIX + backported, recognised=backported)
+    check = load_check(fix)  # only now: a plain release never needs (nor loads) it
     if check is not None:
         recognised = run_check(check, tree.read)
         if recognised:
