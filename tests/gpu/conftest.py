@@ -10,8 +10,6 @@ import os
 
 import gpu_report
 
-ALLOW_SKIPS_ENV = "SGLANG_SPEC_PATCHES_GPU_ALLOW_SKIPS"
-
 _rows: dict[str, dict] = {}
 _problems: list[str] = []
 
@@ -19,7 +17,7 @@ _problems: list[str] = []
 def _enforced(config) -> bool:
     expr = (config.getoption("markexpr", "") or "").strip()
     in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-    return in_ci and "gpu" in expr and "not gpu" not in expr and os.environ.get(ALLOW_SKIPS_ENV) != "1"
+    return in_ci and "gpu" in expr and "not gpu" not in expr and os.environ.get(gpu_report.ALLOW_SKIPS_ENV) != "1"
 
 
 def pytest_runtest_logreport(report):

@@ -24,6 +24,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent.parent)]
 
 # Every skip reason that comes from the release itself (fix_verdict and the tests) says this.
 NOT_AFFECTED = "is not affected by"
+ALLOW_SKIPS_ENV = "SGLANG_SPEC_PATCHES_GPU_ALLOW_SKIPS"  # set by ci/gpu-regress.sh --allow-skips
 
 
 def results(junit_path) -> list[dict]:

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 import gpu_report as report
+from gpu_report import ALLOW_SKIPS_ENV as ALLOW_SKIPS
 import spec_probe
 import gpu_suite as suite
-from conftest import ALLOW_SKIPS_ENV as ALLOW_SKIPS
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
