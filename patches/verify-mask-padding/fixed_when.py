@@ -1,7 +1,8 @@
 """verify-mask-padding holds when ``EagleVerifyInput.generate_attn_arg_prefill`` grows
 ``self.custom_mask`` (by concatenation or padding) to a length computed from the
-function's own batch size (``len(req_pool_indices)``, which counts the padded
-requests), guarded by or sized from the mask's current length, in any spelling.
+function's own batch size (``len(req_pool_indices)`` or its ``numel()``, which counts
+the padded requests), guarded by or sized from the mask's current length, in any
+spelling.
 
 Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None``.
 """
@@ -46,9 +47,7 @@ def _grows_mask(fn):
             for target in node.targets:
                 if isinstance(target, ast.Name):
                     assigned.setdefault(target.id, []).append(node.value)
-    batch = {name for name, values in assigned.items() if any(
-        isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "len"
-        and _mentions_name(v, "req_pool_indices") for v in values)}
+    batch = {name for name, values in assigned.items() if any(_counts_requests(v) for v in values)}
 
     def reach(exprs):
         """Every node the expressions depend on, following local assignments."""
@@ -78,6 +77,15 @@ def _grows_mask(fn):
         return False
 
     return visit(fn.body, [])
+
+
+def _counts_requests(expr):
+    """``len(req_pool_indices)``, ``req_pool_indices.numel()``, ``.size(0)``, ``.shape[0]``."""
+    if not _mentions_name(expr, "req_pool_indices"):
+        return False
+    if isinstance(expr, ast.Call):
+        return _call_name(expr) in ("len", "numel", "size")
+    return isinstance(expr, ast.Subscript) and isinstance(expr.value, ast.Attribute) and expr.value.attr == "shape"
 
 
 def _call_name(call):
