@@ -8,7 +8,7 @@
 * the request-to-token pool is built with the draft-token headroom: every
   ``max_context_len=`` argument in the model runner depends on
   ``speculative_num_draft_tokens`` (or ``max_speculative_num_draft_tokens``), directly,
-  through a local, or through a helper function of ``mem_cache/common.py`` (0.5.13 on).
+  through a local, or through a sizing function of ``mem_cache/common.py`` (0.5.13 on).
 
 From 0.5.16 the pools are built in ``mem_cache/kv_cache_configurator.py`` through
 forwarded parameters; this check does not follow them (the upstream marker decides
@@ -24,17 +24,17 @@ RUNNER_FILES = (  # where req_to_token pools are built, up to 0.5.15
     "sglang/srt/model_executor/model_runner.py",
     "sglang/srt/model_executor/model_runner_kv_cache_mixin.py",
 )
-HELPER_FILES = ("sglang/srt/mem_cache/common.py",)
+SIZING_FILES = ("sglang/srt/mem_cache/common.py",)
 
 
 def check(read):
     text = read(MODEL_CONFIG)
     if text is None or not _stretch_raises_rope(ast.parse(text)):
         return None
-    helpers = set()
-    for text in filter(None, map(read, HELPER_FILES)):
-        helpers |= _draft_token_helpers(ast.parse(text))
-    pools = [_pool_widths(ast.parse(t), helpers) for t in map(read, RUNNER_FILES) if t is not None]
+    sizers = set()
+    for text in filter(None, map(read, SIZING_FILES)):
+        sizers |= _draft_token_functions(ast.parse(text))
+    pools = [_pool_widths(ast.parse(t), sizers) for t in map(read, RUNNER_FILES) if t is not None]
     widths = [ok for found in pools for ok in found]
     if not widths or not all(widths):
         return None
@@ -83,13 +83,13 @@ def _is_draft_tokens(node):
     return isinstance(node, ast.Attribute) and node.attr.endswith("speculative_num_draft_tokens")
 
 
-def _draft_token_helpers(tree):
+def _draft_token_functions(tree):
     """Module-level functions whose body reads the draft-token count."""
     return {fn.name for fn in tree.body if isinstance(fn, ast.FunctionDef)
             and any(_is_draft_tokens(n) for n in ast.walk(fn))}
 
 
-def _pool_widths(tree, helpers):
+def _pool_widths(tree, sizers):
     """One bool per ``max_context_len=`` argument: does it depend on the draft tokens?"""
     found = {}  # keyword node -> verdict, judged in the innermost function holding it
     for fn in ast.walk(tree):
@@ -103,15 +103,15 @@ def _pool_widths(tree, helpers):
                         assigned.setdefault(t.id, []).append(node.value)
         for node in ast.walk(fn):
             if isinstance(node, ast.keyword) and node.arg == "max_context_len":
-                found[node] = _depends_on_draft_tokens(node.value, assigned, helpers)
+                found[node] = _depends_on_draft_tokens(node.value, assigned, sizers)
     return list(found.values())
 
 
-def _depends_on_draft_tokens(expr, assigned, helpers):
+def _depends_on_draft_tokens(expr, assigned, sizers):
     todo, seen = [expr], set()
     while todo:
         for n in ast.walk(todo.pop()):
-            if _is_draft_tokens(n) or (isinstance(n, ast.Call) and getattr(n.func, "id", None) in helpers):
+            if _is_draft_tokens(n) or (isinstance(n, ast.Call) and getattr(n.func, "id", None) in sizers):
                 return True
             if isinstance(n, ast.Name) and n.id in assigned and n.id not in seen:
                 seen.add(n.id)

@@ -2,7 +2,7 @@
 FlashInfer MLA, where present) sizes its CUDA-graph ``kv_indices`` with the topk factor:
 in ``init_cuda_graph_state`` of each ``*MultiStepDraftBackend`` class, the value
 assigned to ``self.cuda_graph_kv_indices`` depends on ``topk`` (``self.topk``, a local
-or a helper's argument).
+or an argument of a sizing function).
 
 Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None``.
 """
