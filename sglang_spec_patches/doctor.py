@@ -190,8 +190,10 @@ def diagnose(flags: dict, plan: engine.Plan, settings: runtime.Settings, activat
     on = " (attention backend unset: may be FlashInfer)" if not backend else ""
     topk = flags.get("speculative_eagle_topk") or 1
     pads = _pads(flags)
+    # n-gram has no draft model: the EAGLE draft runners and EagleVerifyInput never run.
+    eagle = spec != "NGRAM"
 
-    if pads and flashinfer:
+    if eagle and pads and flashinfer:
         risk("draft-padding-positions",
              f"draft CUDA-graph padding with FlashInfer{on}: {pads}; stale positions grow kv_indptr (#9888, #9521)",
              "use --attention-backend fa3/triton, or --disable-cuda-graph")
@@ -204,7 +206,7 @@ def diagnose(flags: dict, plan: engine.Plan, settings: runtime.Settings, activat
              f"n-gram verify CUDA-graph padding with FlashInfer{on}: {verify_pads}; "
              "the tree mask is shorter than FlashInfer reads (#24361)",
              "use --attention-backend fa3/triton, list every batch size in --cuda-graph-bs, or --disable-cuda-graph")
-    if pads:
+    if eagle and pads:
         risk("draft-padding-buffers",
              f"padded draft slots keep stale topk_p/topk_index/hidden_states ({pads})",
              "--disable-cuda-graph")
@@ -215,7 +217,7 @@ def diagnose(flags: dict, plan: engine.Plan, settings: runtime.Settings, activat
              f"draft CUDA-graph padding with {backend or 'FlashInfer'}{on}: {verify_pads}; kv_indices are "
              "sliced and checked for the raw seq_lens_sum while the kernel writes the padded batch (PR #26880)",
              "list every batch size in --cuda-graph-bs, or --disable-cuda-graph")
-    if topk > 1 and flashinfer and not flags["disable_cuda_graph"]:
+    if eagle and topk > 1 and flashinfer and not flags["disable_cuda_graph"]:
         risk("draft-kv-indices-topk",
              f"--speculative-eagle-topk {topk} with FlashInfer{on}: the draft kv_indices CUDA-graph buffer "
              "lacks the topk factor and the kernel writes past it",

@@ -127,6 +127,14 @@ def test_ngram_verify_padding_is_a_risk_until_the_fix_applies(padding):
     assert "ngram-verify-mask" not in risky(run("0.5.13", NGRAM + padding))  # shim on
 
 
+def test_ngram_is_not_told_about_the_eagle_draft_and_verify_risks():
+    # 0.5.6.post2: the EAGLE fixes and ngram-verify-mask all apply; n-gram runs only its own path.
+    argv = NGRAM + ["--cuda-graph-bs", "1", "2", "4", "8", "--speculative-eagle-topk", "4"]
+    assert risky(run("0.5.6.post2", argv, settings=OFF)) == {"ngram-verify-mask"}
+    eagle = ["--speculative-algorithm", "EAGLE"] + argv[2:]
+    assert {"verify-mask-padding", "draft-padding-buffers", "draft-kv-indices-topk"} <= risky(run("0.5.6.post2", eagle, settings=OFF))
+
+
 @pytest.mark.parametrize("release, argv", [
     ("0.5.14", NGRAM),  # pads the mask itself
     ("0.5.13", NGRAM + ["--cuda-graph-bs", "1", "2", "3", "4"]),  # every size captured: no verify padding
