@@ -252,7 +252,9 @@ def gnu_patch_errors(fix: engine.Fix, decision: engine.Decision, tree: engine.So
                 errors.append(f"{fix.id}: GNU patch and the engine give different {p.path}")
         if gnu_patch(fam.diff_file, copy, "-R", "--dry-run").returncode != 0:
             errors.append(f"{fix.id}: GNU patch cannot revert {fam.diff_file.name}")
-    elif decision.state == engine.NOT_APPLICABLE:
+    elif decision.state == engine.NOT_APPLICABLE and not decision.reason.startswith(engine.LACKS_NEED):
+        # (Where the release lacks what the bug needs, the diff may well apply: the fix
+        # is left out because the bug cannot happen there.)
         for fam in fix.families:
             if fam.patches and all(tree.read(p) is not None for p in fam.paths):
                 if gnu_patch(fam.diff_file, tree.root, "-N", "--dry-run").returncode == 0:
@@ -462,7 +464,7 @@ def merge(table: dict, fixes, entries: list[dict], replace_all: bool) -> dict:
         "first_release": str(FIRST_RELEASE),
         "states": {FIXES: "the fix applies; the shim patches this release",
                    CARRIES: "the release carries the upstream fix (an upstream marker matches)",
-                   NO_CODE: "the release lacks the code the fix touches",
+                   NO_CODE: "the release lacks the code the fix touches, or the code the bug needs",
                    BAKED: "the source already holds our patched text",
                    DECLINED: "source not recognised: never touched (a failure)"},
         "fixes": columns,

@@ -14,6 +14,14 @@ family. Whether a fix applies is decided by the source alone:
 * target files absent       -> ``not-applicable`` (the release lacks the code)
 * anything else             -> ``declined`` (code we do not recognise: never touched)
 
+A fix may also say what code its bug needs in order to exist (``"needs"`` in
+``fix.json``: entries shaped like ``upstream_markers``; the need is met when ANY entry's
+pattern is found, so entries are alternative spellings or places of the same code, and
+an extra entry can only widen where the fix applies). Where the tree does not meet it,
+the two ``applies`` outcomes and ``declined`` become ``not-applicable`` ("release lacks
+what the bug needs"); every other row keeps its order and reason, so a baked tree still
+reads ``already-fixed`` and a release with the upstream fix still says so.
+
 The version only decides which family's diff is tried first. A fix's "fixed when"
 check is ``patches/<id>/fixed_when.py``: ``check(read) -> str | None``, where
 ``read(relpath)`` gives a file's text (or None) and the answer says what it recognised.
@@ -46,6 +54,7 @@ _VERSION_LINE = re.compile(r"""^__version__\s*=\s*(?:version\s*=\s*)?['"]([^'"]+
 FIXED_WHEN_FILE = "fixed_when.py"
 UPSTREAM_FIX = "release carries the upstream fix: "
 TREE_FIX = "the tree carries an equivalent fix: "
+LACKS_NEED = "release lacks what the bug needs: "
 
 
 class FixDefinitionError(ValueError):
@@ -88,6 +97,7 @@ class Fix:
     markers: tuple[Marker, ...]
     folder: Path
     problem: str | None = None  # the folder is unusable: the fix is declined, never applied
+    needs: tuple[Marker, ...] = ()  # code the bug needs (any one found); () for every tree
 
     @property
     def fixed_when(self) -> Path | None:
@@ -100,6 +110,7 @@ class Fix:
         for fam in self.families:
             seen.update(dict.fromkeys(fam.paths))
         seen.update(dict.fromkeys(m.file for m in self.markers))
+        seen.update(dict.fromkeys(m.file for m in self.needs))
         return tuple(seen)
 
 
@@ -142,22 +153,35 @@ def load_fix(folder: Path) -> Fix:
         except (OSError, UnicodeDecodeError, diffs.DiffError) as exc:
             patches, problem = None, f"{diff_file.name}: {exc}"
         families.append(Family(name, releases, diff_file, patches, problem))
-    markers = []
-    for raw in meta.get("upstream_markers", []):
-        try:
-            file = diffs.check_path(raw["file"])
-            markers.append(Marker(file, re.compile(raw["pattern"], re.M), raw["means"]))
-        except (KeyError, TypeError, re.error, diffs.DiffError) as exc:
-            raise FixDefinitionError(f"{meta_path}: bad upstream marker: {exc}") from exc
+    needs = _patterns(meta.get("needs", []), "need", meta_path)
+    if "needs" in meta and not needs:
+        raise FixDefinitionError(f"{meta_path}: 'needs' is empty (leave it out if the bug needs nothing)")
     return Fix(
         id=fix_id,
         title=_need(meta, "title", str, meta_path),
         upstream=_need(meta, "upstream", dict, meta_path),
         first_fixed=_need(meta, "first_fixed", str, meta_path),
         families=tuple(families),
-        markers=tuple(markers),
+        markers=_patterns(meta.get("upstream_markers", []), "upstream marker", meta_path),
         folder=folder,
+        needs=needs,
     )
+
+
+def _patterns(raws, what: str, meta_path: Path) -> tuple[Marker, ...]:
+    """``upstream_markers`` or ``needs``: a list of {file, pattern, means} objects."""
+    if not isinstance(raws, list):
+        raise FixDefinitionError(f"{meta_path}: bad {what}: a list of objects expected, got {type(raws).__name__}")
+    out = []
+    for raw in raws:
+        try:
+            file = diffs.check_path(raw["file"])
+            if not isinstance(raw["means"], str) or not raw["means"].strip():
+                raise TypeError(f"'means' of {file} must be a non-empty string")
+            out.append(Marker(file, re.compile(raw["pattern"], re.M), raw["means"]))
+        except (KeyError, TypeError, re.error, diffs.DiffError) as exc:
+            raise FixDefinitionError(f"{meta_path}: bad {what}: {exc}") from exc
+    return tuple(out)
 
 
 def load_fixes(patches_dir: Path | None = None) -> tuple[Fix, ...]:
@@ -307,6 +331,14 @@ def _predates(version: Version | None, fix: Fix) -> bool:
             and version.local is None and version < first)
 
 
+def _unless_unneeded(fix: Fix, tree: SourceTree, decision: Decision) -> Decision:
+    """``decision`` (applies or declined), or ``not-applicable`` when the fix says what
+    code its bug needs and the tree has none of it."""
+    if not fix.needs or any(n.pattern.search(tree.read(n.file) or "") for n in fix.needs):
+        return decision
+    return Decision(fix.id, NOT_APPLICABLE, LACKS_NEED + " or ".join(n.means for n in fix.needs))
+
+
 def decide(fix: Fix, tree: SourceTree, version: Version | None, disabled: Iterable[str] = ()) -> Decision:
     if fix.id in set(disabled):
         return Decision(fix.id, DISABLED, "switched off by SGLANG_SPEC_PATCHES_DISABLE")
@@ -333,7 +365,7 @@ def _decide(fix: Fix, tree: SourceTree, version: Version | None) -> Decision:
         usable.append((fam, texts))
         try:
             _apply_all(texts, fam, reverse=False)
-            return Decision(fix.id, APPLIES, f"family {fam.name} matches", fam.name, fam.paths)
+            return _unless_unneeded(fix, tree, Decision(fix.id, APPLIES, f"family {fam.name} matches", fam.name, fam.paths))
         except diffs.DoesNotApply as forward_error:
             try:
                 _apply_all(texts, fam, reverse=True)
@@ -370,13 +402,14 @@ def _decide(fix: Fix, tree: SourceTree, version: Version | None) -> Decision:
                 tried.append(f"family {fam.name} re-anchored: {exc}")
                 continue
             if run_check(check, lambda rel: patched[rel] if rel in patched else tree.read(rel)):
-                return Decision(fix.id, APPLIES, f"family {fam.name} matches after re-anchoring: " + "; ".join(notes),
-                                fam.name, fam.paths, reanchored=notes)
+                return _unless_unneeded(fix, tree, Decision(
+                    fix.id, APPLIES, f"family {fam.name} matches after re-anchoring: " + "; ".join(notes),
+                    fam.name, fam.paths, reanchored=notes))
             tried.append(f"family {fam.name} re-anchored, but its fixed-when check fails on the result")
     targets = [p for fam in fix.families for p in fam.paths]
     if targets and all(tree.read(p) is None for p in targets):
         return Decision(fix.id, NOT_APPLICABLE, f"release lacks the code ({', '.join(sorted(set(targets)))} absent)")
-    return Decision(fix.id, DECLINED, "source not recognised: " + "; ".join(tried))
+    return _unless_unneeded(fix, tree, Decision(fix.id, DECLINED, "source not recognised: " + "; ".join(tried)))
 
 
 @dataclass
