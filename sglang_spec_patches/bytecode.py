@@ -32,12 +32,14 @@ def cache_path(source_path: str) -> str | None:
     return f"{stem}.sglang-spec-patches-{__version__}{ext}"
 
 
-def _key(source_path: str, text: str) -> bytes:
+def key(source_path: str, text: str) -> bytes:
+    """The cache key of a patched text: 8 bytes, taken when the plan is made (hashing the
+    text is the dearest part of a lookup, so a plan read from its cache carries its keys)."""
     return importlib.util.source_hash(source_path.encode("utf-8", "surrogateescape") + b"\0" + text.encode("utf-8"))
 
 
-def load(source_path: str, text: str):
-    """The cached code object for this patched text, or None."""
+def load(source_path: str, text_key: bytes):
+    """The cached code object for the patched text with this key, or None."""
     path = cache_path(source_path)
     if path is None:
         return None
@@ -46,7 +48,7 @@ def load(source_path: str, text: str):
             data = fh.read()
     except OSError:
         return None
-    header = importlib.util.MAGIC_NUMBER + _CHECKED_HASH + _key(source_path, text)
+    header = importlib.util.MAGIC_NUMBER + _CHECKED_HASH + text_key
     if data[:16] != header:
         return None
     try:
@@ -55,12 +57,12 @@ def load(source_path: str, text: str):
         return None
 
 
-def store(source_path: str, text: str, code) -> bool:
+def store(source_path: str, text_key: bytes, code) -> bool:
     """Write the cache file atomically; False (and nothing left behind) if it cannot be."""
     path = cache_path(source_path)
     if path is None or sys.dont_write_bytecode:
         return False
-    data = importlib.util.MAGIC_NUMBER + _CHECKED_HASH + _key(source_path, text) + marshal.dumps(code)
+    data = importlib.util.MAGIC_NUMBER + _CHECKED_HASH + text_key + marshal.dumps(code)
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -53,15 +53,17 @@ class _State:
         return self.plan
 
     def _decide(self, root: str, cacheable: bool):
+        import os
+
         from . import engine, plancache
 
         class RecordingTree(engine.SourceTree):  # remembers what the engine read, for the cache key
             def read(self, relpath):
-                text = super().read(relpath)
-                reads[relpath] = text
-                return text
+                if relpath not in reads:
+                    reads[relpath] = plancache.signature(os.path.join(root, relpath))
+                return super().read(relpath)
 
-        reads: dict[str, str | None] = {}
+        reads: dict[str, tuple[int, int] | None] = {}
         fixes = engine.load_fixes() if self.fixes is None else self.fixes
         plan = plancache.HookPlan.from_plan(engine.plan(RecordingTree(root), fixes, disabled=self.settings.disabled))
         if cacheable:
@@ -75,19 +77,36 @@ def sglang_dir() -> str | None:
     return paths[0] if paths else None
 
 
+class _LinecacheEntry(tuple):
+    """linecache's entry ``(size, mtime, lines, filename)`` for a patched file, its text
+    split into lines only when a traceback or ``inspect`` first asks for them (splitting
+    costs as much as loading the module's bytecode). mtime None: checkcache keeps it."""
+
+    def __getitem__(self, index):
+        if index != 2:
+            return tuple.__getitem__(self, index)
+        import linecache
+
+        size, mtime, text, filename = self
+        entry = (size, mtime, text.splitlines(keepends=True), filename)
+        if linecache.cache.get(filename) is self:
+            linecache.cache[filename] = entry
+        return entry[2]
+
+
 def seed_linecache(filename: str, text: str) -> None:
     import linecache
 
-    # mtime None marks the entry as not backed by the file: checkcache keeps it.
-    linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
+    linecache.cache[filename] = _LinecacheEntry((len(text), None, text, filename))
 
 
 class PatchedSourceLoader(importlib.machinery.SourceFileLoader):
     """Loads a module from its patched text, through our own bytecode cache (never SGLang's)."""
 
-    def __init__(self, fullname: str, path: str, text: str, fixes: list[str], state: _State):
+    def __init__(self, fullname: str, path: str, text: str, text_key: bytes, fixes: list[str], state: _State):
         super().__init__(fullname, path)
         self._text = text
+        self._key = text_key
         self._fixes = fixes
         self._state = state
 
@@ -97,11 +116,11 @@ class PatchedSourceLoader(importlib.machinery.SourceFileLoader):
     def get_code(self, fullname: str):
         from . import bytecode
 
-        code = bytecode.load(self.path, self._text)
+        code = bytecode.load(self.path, self._key)
         how = "read from cache"
         if code is None:
             code = compile(self._text, self.path, "exec", dont_inherit=True)
-            how = "compiled, cache written" if bytecode.store(self.path, self._text, code) else "compiled"
+            how = "compiled, cache written" if bytecode.store(self.path, self._key, code) else "compiled"
         seed_linecache(self.path, self._text)
         runtime.record_module(fullname, {"how": "import-hook", "fixes": self._fixes, "bytecode": how},
                               self._state.settings)
@@ -153,7 +172,8 @@ class SpecPatchFinder:
                 self.state.settings,
             )
             return spec
-        spec.loader = PatchedSourceLoader(fullname, spec.origin, plan.texts[relpath], fixes, self.state)
+        spec.loader = PatchedSourceLoader(fullname, spec.origin, plan.texts[relpath], plan.keys[relpath], fixes,
+                                          self.state)
         from . import bytecode
 
         spec.cached = bytecode.cache_path(spec.origin)  # __cached__ names our file, not SGLang's

@@ -6,9 +6,11 @@ The outcome depends only on the files the engine read, the shim's own files (eng
 catalog) and the disabled fixes, so it is cached in
 ``sglang/__pycache__/sglang-spec-patches-<version>.<cache tag>.plan`` and reused while
 
-* every file the engine read has the same bytes (hashed, not just stat'ed),
-* every file of the shim (its modules, each fix's ``fix.json``, diffs, checks) has the
-  same size and modification time, and the disabled fixes are the same.
+* every file the engine read, and every file of the shim (its modules, each fix's
+  ``fix.json``, diffs and check), has the same size and modification time (in ns, as
+  Python checks its own ``.pyc``; a tree file is stat'ed before it is read, so a change
+  while planning only makes the next process plan again),
+* the disabled fixes and the Python are the same.
 
 Anything else (no cache, a read-only tree, a corrupt file) plans from scratch; writing
 is atomic and never fatal. ``HookPlan`` is what the hook needs of a plan, either way.
@@ -21,29 +23,31 @@ import marshal
 import os
 import sys
 
-from . import __version__
+from . import __version__, bytecode
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _VERSION_FILES = ("sglang/_version.py", "sglang/version.py")
 
 
 class HookPlan:
-    """A decided plan, as plain data: decisions as dicts, patched texts, fixes per file."""
+    """A decided plan, as plain data: decisions as dicts, patched texts, fixes per file,
+    and the bytecode cache key of each text."""
 
-    __slots__ = ("root", "version", "decisions", "texts", "fixes", "targets", "from_cache")
+    __slots__ = ("root", "version", "decisions", "texts", "fixes", "keys", "targets", "from_cache")
 
     def __init__(self, root: str, version, decisions: list[dict], texts: dict[str, str],
-                 fixes: dict[str, list[str]], from_cache: bool = False):
+                 fixes: dict[str, list[str]], keys: dict[str, bytes], from_cache: bool = False):
         self.root, self.version, self.decisions, self.texts, self.fixes = root, version, decisions, texts, fixes
-        self.from_cache = from_cache
+        self.keys, self.from_cache = keys, from_cache
         # module name -> relpath of every module the plan changes
         self.targets = {rel[: -len(".py")].replace("/", ".").removesuffix(".__init__"): rel for rel in texts}
 
     @classmethod
     def from_plan(cls, plan) -> "HookPlan":
-        texts = dict(plan.texts)
-        return cls(str(plan.root), plan.version, [d.as_dict() for d in plan.decisions], texts,
-                   {rel: plan.fixes_for(rel) for rel in texts})
+        root, texts = str(plan.root), dict(plan.texts)
+        return cls(root, plan.version, [d.as_dict() for d in plan.decisions], texts,
+                   {rel: plan.fixes_for(rel) for rel in texts},
+                   {rel: bytecode.key(os.path.join(root, rel), text) for rel, text in texts.items()})
 
     def fixes_for(self, relpath: str) -> list[str]:
         return self.fixes.get(relpath, [])
@@ -77,12 +81,13 @@ def _shim_files() -> list[tuple[str, int, int]]:
     return out
 
 
-def _file_hash(path: str) -> bytes | None:
+def signature(path: str) -> tuple[int, int] | None:
+    """(mtime_ns, size) of a file, None when it does not exist."""
     try:
-        with open(path, "rb") as fh:
-            return importlib.util.source_hash(fh.read())
+        st = os.stat(path)
     except FileNotFoundError:
         return None
+    return st.st_mtime_ns, st.st_size
 
 
 def _key(disabled) -> tuple:
@@ -99,16 +104,18 @@ def load(root: str, disabled) -> HookPlan | None:
             data = marshal.loads(fh.read())
         if data["key"] != _key(disabled) or data["root"] != root:
             return None
-        for relpath, digest in data["reads"]:
-            if _file_hash(os.path.join(root, relpath)) != digest:
+        for relpath, seen in data["reads"]:
+            if signature(os.path.join(root, relpath)) != seen:
                 return None
-        return HookPlan(root, data["version"], data["decisions"], data["texts"], data["fixes"], from_cache=True)
+        return HookPlan(root, data["version"], data["decisions"], data["texts"], data["fixes"], data["keys"],
+                        from_cache=True)
     except (OSError, EOFError, ValueError, TypeError, KeyError):
         return None
 
 
-def store(plan: HookPlan, reads: dict[str, str | None], disabled) -> bool:
-    """Write the plan with what it read; False (nothing left behind) if it cannot be."""
+def store(plan: HookPlan, reads: dict[str, tuple[int, int] | None], disabled) -> bool:
+    """Write the plan with the signature of every file it read (taken before reading);
+    False (and nothing left behind) if it cannot be written."""
     path = cache_path(plan.root)
     if path is None or sys.dont_write_bytecode:
         return False
@@ -119,12 +126,12 @@ def store(plan: HookPlan, reads: dict[str, str | None], disabled) -> bool:
         data = {
             "key": _key(disabled),
             "root": plan.root,
-            "reads": [(rel, None if text is None else importlib.util.source_hash(text.encode("utf-8")))
-                      for rel, text in sorted(reads.items())],
+            "reads": sorted(reads.items()),
             "version": plan.version,
             "decisions": plan.decisions,
             "texts": plan.texts,
             "fixes": plan.fixes,
+            "keys": plan.keys,
         }
         blob = marshal.dumps(data)
         os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -6,6 +6,7 @@ executed), with the fix catalog or the engine broken on purpose.
 """
 
 import importlib.util
+import linecache
 import marshal
 import os
 import pwd
@@ -130,18 +131,22 @@ def test_patched_bytecode_is_cached_under_our_name_only(tree_copy):
     assert how == "read from cache"
     patched = compile(spec.loader.get_source(RUNNER), str(source), "exec", dont_inherit=True)
     assert marshal.dumps(again) == marshal.dumps(code) == marshal.dumps(patched)  # the patched module's code
+    linecache.checkcache()  # keeps the entry: it is not backed by the file on disk
+    assert "".join(linecache.getlines(str(source))) == spec.loader.get_source(RUNNER)  # what tracebacks show
 
 
 def test_bytecode_cache_misses_on_other_text_path_or_corruption(tree_copy, tmp_path):
     source = str(tree_copy / RUNNER_PATH)
     text = "x = 1\n"
-    assert bytecode.store(source, text, compile(text, source, "exec"))
-    assert bytecode.load(source, text) is not None
-    assert bytecode.load(source, text + "y = 2\n") is None  # patched text changed (SGLang, diff, engine)
-    assert bytecode.load(str(tmp_path / "moved.py"), text) is None  # another file with the same text
+    assert bytecode.store(source, bytecode.key(source, text), compile(text, source, "exec"))
+    assert bytecode.load(source, bytecode.key(source, text)) is not None
+    # The patched text changed (SGLang, a diff, the engine, the disabled fixes): a miss.
+    assert bytecode.load(source, bytecode.key(source, text + "y = 2\n")) is None
+    moved = str(tmp_path / "moved.py")  # another file with the same text: a miss
+    assert bytecode.load(source, bytecode.key(moved, text)) is None
     cached = Path(bytecode.cache_path(source))
     cached.write_bytes(cached.read_bytes()[:20])  # truncated by a crash of someone else's writer
-    assert bytecode.load(source, text) is None
+    assert bytecode.load(source, bytecode.key(source, text)) is None
     _, _, how, _ = load_runner(tree_copy)  # the hook compiles and rewrites it
     assert how == "compiled, cache written"
 
