@@ -1,0 +1,57 @@
+"""draft-mla-kv-indptr-capture-bs holds when ``FlashInferMLAMultiStepDraftBackend.__init__``
+sizes ``kv_indptr`` for more than the request pool: the batch size in its shape (followed
+through local assignments) reads the CUDA-graph batch list (``cuda_graph_bs``,
+``cuda_graph_config``) or comes from a CUDA-graph sizing function (a call whose name has
+``cuda_graph`` in it, such as ``get_cuda_graph_max_batch_size``).
+
+Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None``.
+"""
+
+import ast
+
+FILE = "sglang/srt/layers/attention/flashinfer_mla_backend.py"
+CLASS = "FlashInferMLAMultiStepDraftBackend"
+GRAPH_SIZES = ("cuda_graph_bs", "cuda_graph_config")
+
+
+def check(read):
+    text = read(FILE)
+    if text is None:
+        return None
+    for cls in ast.walk(ast.parse(text)):
+        if isinstance(cls, ast.ClassDef) and cls.name == CLASS:
+            for fn in cls.body:
+                if isinstance(fn, ast.FunctionDef) and fn.name == "__init__" and _sized_past_pool(fn):
+                    return f"{CLASS} sizes kv_indptr for the CUDA-graph batch sizes, not only the request pool"
+    return None
+
+
+def _sized_past_pool(fn):
+    assigned = {}
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                if isinstance(t, ast.Name):
+                    assigned.setdefault(t.id, []).append(node.value)
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Attribute) and t.attr == "kv_indptr" for t in node.targets
+        ):
+            return _reads_graph_sizes(node.value, assigned)
+    return False
+
+
+def _reads_graph_sizes(expr, assigned):
+    todo, seen = [expr], set()
+    while todo:
+        for n in ast.walk(todo.pop()):
+            if isinstance(n, ast.Attribute) and n.attr in GRAPH_SIZES:
+                return True
+            if isinstance(n, ast.Call):
+                name = n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")
+                if "cuda_graph" in name:
+                    return True
+            if isinstance(n, ast.Name) and n.id in assigned and n.id not in seen:
+                seen.add(n.id)
+                todo += assigned[n.id]
+    return False
