@@ -84,6 +84,17 @@ def _draft_context(path: str | None) -> int | None:
     return text_cfg.get("max_position_embeddings")
 
 
+def _draft_uses_mla(flags: dict) -> bool | None:
+    """Whether the draft runs on SGLang's MLA attention backends: DeepSeek-style MLA models
+    declare ``kv_lora_rank`` in their config. Without a draft path (MTP) the draft layers
+    come with the target. None when the config cannot be read."""
+    path = flags.get("speculative_draft_model_path") or flags.get("model_path")
+    if not path or not Path(path, "config.json").is_file():
+        return None
+    cfg = json.loads(Path(path, "config.json").read_text())
+    return cfg.get("text_config", cfg).get("kv_lora_rank") is not None
+
+
 _ALLOW_STRETCH_ENV = "SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN"
 
 
@@ -230,11 +241,18 @@ def diagnose(flags: dict, plan: engine.Plan, settings: runtime.Settings, activat
     if flags["enable_two_batch_overlap"] and not flags["enable_dp_attention"] and pool and pool % 2 == 0:
         aligned = False  # an even pool is already aligned for two-batch overlap
     if spec != "NGRAM" and draft_backend in ("", "flashinfer") and aligned and not flags["disable_cuda_graph"]:
-        risk("draft-kv-indptr-capture-bs",
-             "two-batch overlap or DP attention: the draft CUDA graph can be captured for the request pool "
-             "rounded up, past the FlashInfer draft kv_indptr sized for the pool; the kernel writes past its rows",
-             "a --max-running-requests (per DP rank) that is a multiple of the alignment, "
-             "or --cuda-graph-max-bs no larger than it")
+        def above_the_pool(which: str) -> str:
+            return ("two-batch overlap or DP attention: the draft CUDA graph can be captured for the request pool "
+                    f"rounded up, past the {which} draft kv_indptr sized for the pool; the kernel writes past its rows")
+        remedy = ("a --max-running-requests (per DP rank) that is a multiple of the alignment, "
+                  "or --cuda-graph-max-bs no larger than it")
+        # An MLA draft model gets the FlashInfer MLA draft backend, sized the same way; a
+        # draft whose config cannot be read may be either.
+        mla = _draft_uses_mla(flags)
+        if mla is not True:
+            risk("draft-kv-indptr-capture-bs", above_the_pool("FlashInfer"), remedy)
+        if mla is not False:
+            risk("draft-mla-kv-indptr-capture-bs", above_the_pool("FlashInfer MLA"), remedy)
     if flags["disable_cuda_graph_padding"]:
         risk("spec-disable-padding",
              "--disable-cuda-graph-padding with speculative decoding keeps the sparse capture list: "

@@ -192,3 +192,40 @@ def test_draft_graph_above_the_pool_is_a_risk_until_the_fix_applies(argv):
 ])
 def test_draft_graph_above_the_pool_is_no_risk_where_it_cannot_trigger(release, argv):
     assert "draft-kv-indptr-capture-bs" not in risky(run(release, argv, settings=OFF))
+
+
+def model_dir(tmp_path, name, **config):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(config))
+    return str(folder)
+
+
+def test_mla_draft_graph_above_the_pool_is_a_risk_until_the_fix_applies(tmp_path):
+    deepseek = model_dir(tmp_path, "deepseek", architectures=["DeepseekV3ForCausalLM"], kv_lora_rank=512)
+    argv = TBO_EAGLE + ["--attention-backend", "flashinfer", "--model-path", deepseek]  # MTP: no draft path
+    findings = run("0.5.15.post1", argv, settings=OFF)
+    (f,) = [f for f in findings if f.fix == "draft-mla-kv-indptr-capture-bs"]
+    assert f.risk and "FlashInfer MLA draft kv_indptr" in f.message and "SGLANG_SPEC_PATCHES=off" in f.remedy
+    assert "draft-kv-indptr-capture-bs" not in {f.fix for f in findings}  # an MLA draft never runs it
+    assert "draft-mla-kv-indptr-capture-bs" not in risky(run("0.5.15.post1", argv))  # shim on
+    assert "draft-mla-kv-indptr-capture-bs" not in risky(run("0.5.20", argv, settings=OFF))  # fixed upstream
+
+
+def test_draft_model_config_decides_which_flashinfer_draft_backend_is_at_risk(tmp_path):
+    llama = model_dir(tmp_path, "llama", architectures=["LlamaForCausalLM"])
+    deepseek = model_dir(tmp_path, "deepseek", architectures=["DeepseekV3ForCausalLM"], kv_lora_rank=512)
+    both = {"draft-kv-indptr-capture-bs", "draft-mla-kv-indptr-capture-bs"}
+    eagle3 = TBO_EAGLE + ["--model-path", deepseek, "--speculative-draft-model-path", llama]
+    assert risky(run("0.5.13", eagle3, settings=OFF)) & both == {"draft-kv-indptr-capture-bs"}
+    assert risky(run("0.5.13", TBO_EAGLE, settings=OFF)) & both == both  # no config to read: either
+
+
+@pytest.mark.parametrize("release, argv", [
+    ("0.5.13", EAGLE + ["--enable-two-batch-overlap", "--max-running-requests", "6"]),  # already aligned
+    ("0.5.13", TBO_EAGLE + ["--attention-backend", "fa3"]),
+    ("0.5.13", TBO_EAGLE + ["--disable-cuda-graph"]),
+    ("0.5.9", TBO_EAGLE),  # the capture list stops at the pool
+])
+def test_mla_draft_graph_above_the_pool_is_no_risk_where_it_cannot_trigger(release, argv):
+    assert "draft-mla-kv-indptr-capture-bs" not in risky(run(release, argv, settings=OFF))
