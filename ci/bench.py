@@ -90,7 +90,7 @@ def startup(pairs: int) -> None:
 # Runs inside the CPU SGLang environment, the release on sys.path, the shim armed by its .pth.
 IMPORT_PROBE = textwrap.dedent(
     """
-    import importlib, json, statistics, sys, time
+    import gc, importlib, json, statistics, sys, time
     from sglang_spec_patches import engine, hook, runtime
 
     root, pairs = sys.argv[1], int(sys.argv[2])
@@ -117,6 +117,7 @@ IMPORT_PROBE = textwrap.dedent(
         if how == "uncached":
             from sglang_spec_patches import bytecode
             saved, bytecode.load = bytecode.load, lambda *a: None
+        gc.collect()  # each side starts from the same heap, not the garbage of the one before
         start = time.perf_counter()
         for name in names:
             importlib.import_module(name)
