@@ -1,8 +1,12 @@
-"""draft-mla-kv-indptr-capture-bs holds when ``FlashInferMLAMultiStepDraftBackend.__init__``
-sizes ``kv_indptr`` for more than the request pool: the batch size in its shape (followed
-through local assignments) reads the CUDA-graph batch list (``cuda_graph_bs``,
-``cuda_graph_config``) or comes from a CUDA-graph sizing function (a call whose name has
-``cuda_graph`` in it, such as ``get_cuda_graph_max_batch_size``).
+"""draft-mla-kv-indptr-capture-bs holds when ``FlashInferMLAMultiStepDraftBackend`` sizes
+``kv_indptr`` for every captured batch, either way:
+
+* ``__init__`` sizes it for more than the request pool: the batch size in its shape
+  (followed through local assignments) reads the CUDA-graph batch list (``cuda_graph_bs``,
+  ``cuda_graph_config``) or comes from a CUDA-graph sizing function (a call whose name has
+  ``cuda_graph`` in it, such as ``get_cuda_graph_max_batch_size``; upstream 0.5.20);
+* ``init_cuda_graph_state`` assigns a new ``kv_indptr`` whose shape depends on the
+  ``max_bs`` the runner passes in (the largest captured batch; this fix).
 
 Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None``.
 """
@@ -21,24 +25,50 @@ def check(read):
     for cls in ast.walk(ast.parse(text)):
         if isinstance(cls, ast.ClassDef) and cls.name == CLASS:
             for fn in cls.body:
-                if isinstance(fn, ast.FunctionDef) and fn.name == "__init__" and _sized_past_pool(fn):
+                if not isinstance(fn, ast.FunctionDef):
+                    continue
+                if fn.name == "__init__" and _sized_past_pool(fn):
                     return f"{CLASS} sizes kv_indptr for the CUDA-graph batch sizes, not only the request pool"
+                if fn.name == "init_cuda_graph_state" and _sized_for_graph_max_bs(fn):
+                    return f"{CLASS}.init_cuda_graph_state sizes kv_indptr for the largest captured batch"
     return None
 
 
-def _sized_past_pool(fn):
+def _local_values(fn):
     assigned = {}
     for node in ast.walk(fn):
         if isinstance(node, ast.Assign):
             for t in node.targets:
                 if isinstance(t, ast.Name):
                     assigned.setdefault(t.id, []).append(node.value)
-    for node in ast.walk(fn):
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Attribute) and t.attr == "kv_indptr" for t in node.targets
-        ):
-            return _reads_graph_sizes(node.value, assigned)
+    return assigned
+
+
+def _kv_indptr_values(fn):
+    return [node.value for node in ast.walk(fn) if isinstance(node, ast.Assign) and any(
+        isinstance(t, ast.Attribute) and t.attr == "kv_indptr" for t in node.targets)]
+
+
+def _sized_for_graph_max_bs(fn):
+    params = [a.arg for a in fn.args.args]
+    if len(params) < 2:
+        return False
+    max_bs, assigned = params[1], _local_values(fn)  # (self, max_bs, max_num_tokens, ...)
+    for value in _kv_indptr_values(fn):
+        todo, seen = [value], set()
+        while todo:
+            for n in ast.walk(todo.pop()):
+                if isinstance(n, ast.Name) and n.id == max_bs:
+                    return True
+                if isinstance(n, ast.Name) and n.id in assigned and n.id not in seen:
+                    seen.add(n.id)
+                    todo += assigned[n.id]
     return False
+
+
+def _sized_past_pool(fn):
+    values = _kv_indptr_values(fn)
+    return bool(values) and _reads_graph_sizes(values[0], _local_values(fn))
 
 
 def _reads_graph_sizes(expr, assigned):

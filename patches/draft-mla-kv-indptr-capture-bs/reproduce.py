@@ -4,8 +4,9 @@ multi-step ``kv_indptr`` on CPU with SGLang's own code.
 Runs inside the CPU SGLang environment, with one SGLang release on PYTHONPATH. Real:
 ``get_batch_sizes_to_capture`` (the capture list the draft runner takes, from
 ``ServerArgs`` defaults plus the settings below), ``FlashInferMLAMultiStepDraftBackend``
-(``__init__``, which sizes ``kv_indptr`` and ``q_indptr_decode``, ``init_cuda_graph_state``
-and its replay metadata path down to ``common_template``), the Triton kernel
+(``__init__``, which sizes ``kv_indptr`` and ``q_indptr_decode``, ``init_cuda_graph_state``,
+which the runner calls with the largest captured size, and its replay metadata path down to
+``common_template``), the Triton kernel
 ``generate_draft_decode_kv_indices`` under TRITON_INTERPRET=1, and of each step's
 ``FlashInferMLAAttnBackend`` the CUDA-graph state and replay code
 (``init_cuda_graph_state``, ``init_forward_metadata_replay_cuda_graph`` up to 0.5.13.post1,
@@ -130,7 +131,7 @@ def make_backend(model_runner):
 def with_guard_band(backend):
     """Stand-in guard band: a ``kv_indptr`` of the same shape, dtype and strides whose storage
     runs on past its end, all of it filled with a sentinel (row starts are 0, as allocated).
-    The step backends get their rows of it, as they got rows of the real one."""
+    The step backends get their rows of it, as they had rows of the one it replaces."""
     real = backend.kv_indptr
     steps, width = real.shape
     flat = torch.full((steps * width + GUARD,), SENTINEL, dtype=real.dtype)
@@ -182,9 +183,9 @@ def main():
         model_runner = make_model_runner()
         capture_bs, _ = get_batch_sizes_to_capture(model_runner)
         backend = make_backend(model_runner)
-        flat = with_guard_band(backend)
-        steps, width = backend.kv_indptr.shape
         backend.init_cuda_graph_state(max(capture_bs), max(capture_bs) * TOPK)
+        flat = with_guard_band(backend)  # around the kv_indptr the replay will use
+        steps, width = backend.kv_indptr.shape
         for step in backend.attn_backends:  # stand-in capture: a placeholder per captured size
             step.decode_cuda_graph_metadata = {bs: "captured graph (stand-in)" for bs in capture_bs}
         fb = pad_to_captured(model_runner, capture_bs, POOL_SIZE)

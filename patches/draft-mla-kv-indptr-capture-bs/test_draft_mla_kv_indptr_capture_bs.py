@@ -46,30 +46,37 @@ def load_check():
     return module.check
 
 
-@pytest.mark.parametrize("release", ["0.5.10rc0", "0.5.15.post1", "0.5.17", "0.5.19"])  # one per family
+@pytest.mark.parametrize("release", ["0.5.10rc0", "0.5.12.post1", "0.5.15.post1", "0.5.19"])
 def test_fixed_when_is_false_on_an_affected_release_and_true_once_patched(release):
     check = load_check()
     tree = engine.SourceTree(unpack(release))
     assert check(tree.read) is None
     patched = engine.plan(tree, [FIX])
     assert patched.decision(FIX.id).state == engine.APPLIES
-    assert check(lambda rel: patched.texts.get(rel) or tree.read(rel))
+    assert "largest captured batch" in check(lambda rel: patched.texts.get(rel) or tree.read(rel))
 
 
-def test_fixed_when_recognises_the_upstream_fix():
-    assert load_check()(engine.SourceTree(unpack("0.5.20")).read)  # first fixed
+@pytest.mark.parametrize("release", ["0.5.20", "0.5.23"])
+def test_fixed_when_recognises_the_upstream_fix(release):
+    assert "not only the request pool" in load_check()(engine.SourceTree(unpack(release)).read)
 
 
-@pytest.mark.parametrize("release,family", [
-    ("0.5.10rc0", "0.5.10rc0"), ("0.5.13.post1", "0.5.10rc0"), ("0.5.14", "0.5.14"),
-    ("0.5.16", "0.5.14"), ("0.5.17", "0.5.17"), ("0.5.18", "0.5.17"), ("0.5.19", "0.5.19"),
-])
-def test_each_affected_release_gets_the_family_written_for_its_sizing_helpers(release, family):
-    decision = engine.plan(engine.SourceTree(unpack(release)), [FIX]).decision(FIX.id)
-    assert (decision.state, decision.family) == (engine.APPLIES, family), decision
+def test_fixed_when_rejects_growth_that_ignores_the_captured_size():
+    tree = engine.SourceTree(unpack("0.5.15.post1"))
+    plan = engine.plan(tree, [FIX])
+    (rel,) = plan.decision(FIX.id).files
+    text = plan.texts[rel]
+    assert text.count("rows = max_bs * self.topk + 1") == 1
+    edited = text.replace("rows = max_bs * self.topk + 1", "rows = self.kv_indptr.shape[1]")
+    assert load_check()(lambda r: edited if r == rel else tree.read(r)) is None
 
 
 def test_not_applicable_where_the_capture_never_exceeds_the_pool():
     # 0.5.9 has the same MLA sizing, but its capture list stops at the pool
     decision = engine.plan(engine.SourceTree(unpack("0.5.9")), [FIX]).decision(FIX.id)
     assert decision.state == engine.NOT_APPLICABLE and decision.reason.startswith(engine.LACKS_NEED), decision
+
+
+def test_not_applicable_once_upstream_sizes_it():
+    decision = engine.plan(engine.SourceTree(unpack("0.5.20")), [FIX]).decision(FIX.id)
+    assert decision.state == engine.NOT_APPLICABLE and decision.reason.startswith(engine.UPSTREAM_FIX), decision
