@@ -16,7 +16,8 @@ RELEASES = ["0.4.10", "0.4.10.post2", "0.5.0rc2", "0.5.1", "0.5.2", "0.5.3rc0", 
             "0.5.4.post1", "0.5.6", "0.5.6.post2", "0.5.7", "0.5.10.post1", "0.5.12.post1", "0.5.13"]
 FIXES = engine.load_fixes()
 # Fixes whose bug needs code that older releases lack (every other fix: 0.4.10 on).
-FIRST_AFFECTED = {"ngram-verify-mask": "0.5.3rc2", "draft-kv-indptr-capture-bs": "0.5.10rc0"}
+FIRST_AFFECTED = {"ngram-verify-mask": "0.5.3rc2", "draft-kv-indptr-capture-bs": "0.5.10rc0",
+                  "draft-mla-kv-indptr-capture-bs": "0.5.10rc0"}
 
 
 def expected_state(fix, version):
