@@ -103,7 +103,7 @@ IMPORT_PROBE = textwrap.dedent(
     sys.meta_path.remove(real)
     settings = runtime.Settings("on", frozenset(), None)
 
-    decided = None
+    decided, misses = None, []
 
     def load(how):
         for name in names:
@@ -126,8 +126,9 @@ IMPORT_PROBE = textwrap.dedent(
             bytecode.load = saved
         if finder is not None:
             sys.meta_path.remove(finder)
-            assert finder.state.plan.from_cache == (how != "uncached"), how
-            assert all(type(sys.modules[n].__spec__.loader).__name__ == "PatchedSourceLoader" for n in names)
+            patched = all(type(sys.modules[n].__spec__.loader).__name__ == "PatchedSourceLoader" for n in names)
+            if not patched or (how != "uncached" and not finder.state.plan.from_cache):
+                misses.append(how)  # the shim was reinstalled or SGLang changed meanwhile
         return took
 
     for how in ("pyc", "cached", "pyc", "cached"):  # warm-up: writes SGLang's .pyc and our caches
@@ -139,11 +140,12 @@ IMPORT_PROBE = textwrap.dedent(
         start = time.perf_counter()
         plancache.load(str(root), frozenset())
         plan_ms.append(time.perf_counter() - start)
+    misses.clear()
     order, rows = ("pyc", "loader", "cached", "uncached"), []
     for i in range(pairs):
         took = {how: load(how) for how in (order if i % 2 == 0 else order[::-1])}
         rows.append([took[how] for how in order])
-    print(json.dumps({"modules": len(names), "rows": rows, "plan": statistics.median(plan_ms)}))
+    print(json.dumps({"modules": len(names), "rows": rows, "plan": statistics.median(plan_ms), "misses": len(misses)}))
     """
 )
 
@@ -175,6 +177,9 @@ def patched_import(releases: list[str], pairs: int) -> None:
               f"(with it: {cached:.1f} ms, ratio {ratio[2]:.3f})\n"
               f"            without our caches (plan decided, modules compiled): {uncached:.1f} ms, "
               f"ratio {ratio[3]:.2f}")
+        if out["misses"]:
+            print(f"            note: {out['misses']} timed imports missed the plan cache or left a module "
+                  "unpatched (the shim or SGLang changed meanwhile)")
 
 
 def patch_time(releases: list[str], repeats: int) -> None:
