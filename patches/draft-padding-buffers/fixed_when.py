@@ -5,10 +5,13 @@ graph runs: whole buffers or the rows from the real batch size on, on any object
 ``replay`` (``execute`` in later releases) itself or under an ``if`` that compares
 (the padding branch).
 
-Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None``.
+Read by the engine only (no SGLang import; the padding-branch reading is shared in
+``sglang_spec_patches.astcheck``): ``check(read) -> str | None``.
 """
 
 import ast
+
+from sglang_spec_patches.astcheck import cleared_on_padded_replay, method
 
 FILE = "sglang/srt/speculative/eagle_draft_cuda_graph_runner.py"
 CLASS_SUFFIX = "DraftCudaGraphRunner"
@@ -20,105 +23,11 @@ def check(read):
     text = read(FILE)
     if text is None:
         return None
-    replay = _method(ast.parse(text), CLASS_SUFFIX, METHODS)
+    replay = method(ast.parse(text), CLASS_SUFFIX, METHODS)
     if replay is None:
         return None
-    cleared = _cleared(replay)
+    cleared = cleared_on_padded_replay(replay)
     if not all(name in cleared for name in BUFFERS):
         return None
     spelled = ", ".join(f"{cleared[name]}" for name in BUFFERS)
     return f"{replay.name}() clears the padded draft slots: {spelled}"
-
-
-def _method(tree, class_suffix, names):
-    for cls in ast.walk(tree):
-        if isinstance(cls, ast.ClassDef) and cls.name.endswith(class_suffix):
-            for name in names:
-                for fn in cls.body:
-                    if isinstance(fn, ast.FunctionDef) and fn.name == name:
-                        return fn
-    return None
-
-
-def _real_counts(fn):
-    """Locals that hold the real (unpadded) batch's size: every assignment to them is
-    call-free arithmetic on ``forward_batch`` or on other such locals."""
-    values = {}
-    for node in ast.walk(fn):
-        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                if isinstance(target, ast.Name):
-                    values.setdefault(target.id, []).append(node.value)
-    real = set()
-    while True:
-        more = {name for name, exprs in values.items() if name not in real and all(
-            expr is not None and not any(isinstance(n, ast.Call) for n in ast.walk(expr))
-            and ({"forward_batch"} | real) & {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)}
-            for expr in exprs)}
-        if not more:
-            return real
-        real |= more
-
-
-def _names(expr):
-    return {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)} if expr is not None else set()
-
-
-def _padded_rows(target, real):
-    """'whole' or 'rows [lo:]' when target (x.buf or x.buf[...]) covers every padded
-    row, else None."""
-    if isinstance(target, ast.Attribute):
-        return "whole"
-    index = target.slice.elts[0] if isinstance(target.slice, ast.Tuple) else target.slice
-    if not isinstance(index, ast.Slice) or index.step is not None:
-        return None
-    lower, upper = index.lower, index.upper
-    if upper is not None and _names(upper) <= real:
-        return None  # stops at a real size: misses padded rows
-    if lower is None or (isinstance(lower, ast.Constant) and lower.value == 0):
-        return "whole"
-    if _names(lower) and _names(lower) <= real:
-        return f"rows [{ast.unparse(lower)}:]"
-    return None
-
-
-def _zeroed(stmt, real):
-    """(buffer, spelling) when stmt zeroes a buffer's padded rows, else None."""
-    target = None
-    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
-        call = stmt.value
-        if isinstance(call.func, ast.Attribute) and not call.keywords and (
-            (call.func.attr == "zero_" and not call.args)
-            or (call.func.attr == "fill_" and len(call.args) == 1
-                and isinstance(call.args[0], ast.Constant) and call.args[0].value == 0)):
-            target = call.func.value
-    elif (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-          and isinstance(stmt.value, ast.Constant) and stmt.value.value == 0):
-        target = stmt.targets[0]
-        if not isinstance(target, ast.Subscript):
-            return None
-    buffer = target.value if isinstance(target, ast.Subscript) else target
-    if not (isinstance(buffer, ast.Attribute) and isinstance(buffer.value, ast.Name)):
-        return None
-    rows = _padded_rows(target, real)
-    return (buffer.attr, f"{ast.unparse(target)} ({rows})") if rows else None
-
-
-def _cleared(fn):
-    """Buffer -> how it is cleared, for statements run on every padded replay: at the
-    top of the function or inside ifs (not elses) that compare sizes."""
-    real = _real_counts(fn)
-    found = {}
-
-    def visit(body):
-        for stmt in body:
-            if isinstance(stmt, ast.If) and isinstance(stmt.test, ast.Compare):
-                visit(stmt.body)
-                continue
-            hit = _zeroed(stmt, real)
-            if hit:
-                found.setdefault(*hit)
-
-    visit(fn.body)
-    return found
