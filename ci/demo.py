@@ -26,8 +26,9 @@ HARNESS = REPO / "patches" / "draft-padding-positions" / "reproduce.py"
 def show_plan(root: Path) -> engine.Plan:
     plan = engine.plan(engine.SourceTree(root))
     print(f"== plan for SGLang {plan.version}")
+    width = max(len(d.fix) for d in plan.decisions)
     for d in plan.decisions:
-        print(f"  {d.fix:<26} {d.state:<15} {d.reason}")
+        print(f"  {d.fix:<{width}}  {d.state:<15} {d.reason}")
     return plan
 
 
