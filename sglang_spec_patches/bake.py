@@ -237,11 +237,19 @@ def locked(root: Path, exclusive: bool):
         try:
             fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise BakeError(f"another bake is running on {root} (lock {state / LOCK} is held); "
-                            "nothing was changed - try again when it has finished") from None
+            raise _another_bake(root) from None
         yield fd
     finally:
         os.close(fd)
+
+
+def _another_bake(root: Path) -> BakeError:
+    return BakeError(f"another bake is running on {root} (lock {state_dir(root) / LOCK} is held); "
+                     "nothing was changed - try again when it has finished")
+
+
+class ChangedSincePlan(BakeError):
+    """A target's bytes differ from what the plan read."""
 
 
 def _empty_manifest() -> dict:
@@ -561,7 +569,7 @@ def _bake_locked(root: Path, plan: engine.Plan, tree: engine.SourceTree | None, 
         before = real.read_bytes()
         seen = tree.read(rel) if tree is not None else None
         if seen is not None and seen.encode("utf-8") != before:
-            raise BakeError(f"{rel} changed since the plan was made; nothing was changed")
+            raise ChangedSincePlan(f"{rel} changed since the plan was made; nothing was changed")
         after = text.encode("utf-8")
         if after != before:
             changes.append(Change(rel, real, before, after))
@@ -596,7 +604,15 @@ def apply(root: Path, fixes: Iterable[engine.Fix] | None = None, disabled: Itera
     _package(root)
     fixes = tuple(engine.load_fixes() if fixes is None else fixes)
     if not dry_run and not pending(root):
-        apply(root, fixes, disabled, version, dry_run=True)  # refusals come before anything is created
+        fresh = not state_dir(root).exists()
+        try:
+            apply(root, fixes, disabled, version, dry_run=True)  # refusals come before anything is created
+        except ChangedSincePlan:
+            # On a tree never baked the check runs without a lock (there is no lock file to
+            # share yet): a bake that started meanwhile, not a stranger's edit, changed it.
+            if fresh and state_dir(root).exists():
+                raise _another_bake(root) from None
+            raise
     _reached.clear()
     out = Outcome("apply", root, dry_run=dry_run)
     with locked(root, exclusive=not dry_run) as lock:

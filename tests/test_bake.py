@@ -780,6 +780,30 @@ def test_racing_bakes_leave_one_consistent_bake(rel52, tmp_path):
     assert consistent(root, rel52) == "baked"
 
 
+def test_bake_starting_during_the_first_check_of_a_fresh_tree_is_another_bake(rel52, tmp_path, monkeypatch):
+    """On a tree never baked, apply's up-front check runs without a lock (no lock file yet):
+    a bake that starts and writes meanwhile is reported as another bake, not as a stranger's
+    edit (the race the test above runs into under load).
+
+    Checked to fail without it: "eagle_utils.py changed since the plan was made"."""
+    root = copy_tree(RELEASE, tmp_path / "tree")
+    victim = "sglang/srt/speculative/eagle_utils.py"
+    real_plan, calls = engine.plan, []
+
+    def plan_then_another_bake(tree, *a, **k):
+        result = real_plan(tree, *a, **k)
+        if not calls:
+            calls.append(tree.root)
+            bake.state_dir(tree.root).mkdir()
+            (tree.root / victim).write_bytes(rel52.baked[victim])
+        return result
+
+    monkeypatch.setattr(engine, "plan", plan_then_another_bake)
+    with pytest.raises(bake.BakeError, match="another bake is running"):
+        bake.apply(root, FIXES)
+    assert calls
+
+
 # --- bytecode ----------------------------------------------------------------------------------
 
 
