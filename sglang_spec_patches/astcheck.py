@@ -20,6 +20,11 @@ def method(tree, class_suffix, names):
     return None
 
 
+def call_name(call):
+    """The called name: ``f`` for ``f(...)``, ``m`` for ``x.m(...)``."""
+    return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+
+
 def _real_counts(fn):
     """Locals that hold the real (unpadded) batch's size: every assignment to them is
     call-free arithmetic on ``forward_batch`` or on other such locals."""

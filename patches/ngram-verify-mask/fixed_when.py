@@ -9,6 +9,8 @@ Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None`
 
 import ast
 
+from sglang_spec_patches.astcheck import call_name, method
+
 FILES = ("sglang/srt/speculative/ngram_info.py", "sglang/srt/speculative/ngram_utils.py")
 GROWERS = ("cat", "concat", "concatenate", "pad")
 
@@ -18,19 +20,10 @@ def check(read):
         text = read(file)
         if not text or "NgramVerifyInput" not in text:
             continue
-        fn = _method(ast.parse(text), "NgramVerifyInput", "generate_attn_arg_prefill")
+        fn = method(ast.parse(text), "NgramVerifyInput", ("generate_attn_arg_prefill",))
         if fn is not None and _returns_grown_mask(fn):
             return (f"{file.rsplit('/', 1)[1]} generate_attn_arg_prefill() pads the tree mask it "
                     "returns to the padded batch's size")
-    return None
-
-
-def _method(tree, class_name, name):
-    for cls in ast.walk(tree):
-        if isinstance(cls, ast.ClassDef) and cls.name == class_name:
-            for fn in cls.body:
-                if isinstance(fn, ast.FunctionDef) and fn.name == name:
-                    return fn
     return None
 
 
@@ -73,7 +66,7 @@ def _returns_grown_mask(fn):
                 visit(stmt.body, guards + [stmt.test])
                 continue
             if not (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call)
-                    and _call_name(stmt.value) in GROWERS
+                    and call_name(stmt.value) in GROWERS
                     and any(is_mask(n) for n in ast.walk(stmt.value))):
                 continue
             nodes = reach([stmt.value, *guards])
@@ -112,5 +105,3 @@ def _names(expr, name):
     return isinstance(expr, ast.Name) and expr.id == name
 
 
-def _call_name(call):
-    return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)

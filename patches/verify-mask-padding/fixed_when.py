@@ -9,6 +9,8 @@ Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None`
 
 import ast
 
+from sglang_spec_patches.astcheck import call_name, method
+
 FILES = ("sglang/srt/speculative/eagle_info.py", "sglang/srt/speculative/eagle_utils.py")
 GROWERS = ("cat", "concat", "concatenate", "pad")
 
@@ -18,19 +20,10 @@ def check(read):
         text = read(file)
         if not text or "EagleVerifyInput" not in text:
             continue
-        fn = _method(ast.parse(text), "EagleVerifyInput", "generate_attn_arg_prefill")
+        fn = method(ast.parse(text), "EagleVerifyInput", ("generate_attn_arg_prefill",))
         if fn is not None and _grows_mask(fn):
             return (f"{file.rsplit('/', 1)[1]} generate_attn_arg_prefill() grows self.custom_mask "
                     "to the padded batch's size")
-    return None
-
-
-def _method(tree, class_name, name):
-    for cls in ast.walk(tree):
-        if isinstance(cls, ast.ClassDef) and cls.name == class_name:
-            for fn in cls.body:
-                if isinstance(fn, ast.FunctionDef) and fn.name == name:
-                    return fn
     return None
 
 
@@ -67,7 +60,7 @@ def _grows_mask(fn):
                     return True
                 continue
             if (isinstance(stmt, ast.Assign) and any(_is_custom_mask(t) for t in stmt.targets)
-                    and isinstance(stmt.value, ast.Call) and _call_name(stmt.value) in GROWERS):
+                    and isinstance(stmt.value, ast.Call) and call_name(stmt.value) in GROWERS):
                 nodes = reach([stmt.value, *guards])
                 sized_by_batch = any(isinstance(n, ast.Name) and n.id in batch for n in nodes)
                 knows_length = any(isinstance(n, ast.Attribute) and n.attr in ("numel", "shape")
@@ -84,12 +77,8 @@ def _counts_requests(expr):
     if not _mentions_name(expr, "req_pool_indices"):
         return False
     if isinstance(expr, ast.Call):
-        return _call_name(expr) in ("len", "numel", "size")
+        return call_name(expr) in ("len", "numel", "size")
     return isinstance(expr, ast.Subscript) and isinstance(expr.value, ast.Attribute) and expr.value.attr == "shape"
-
-
-def _call_name(call):
-    return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
 
 
 def _mentions_name(expr, name):
