@@ -5,8 +5,9 @@ process tree; it prints the median of the per-pair ratios (and each side's media
 a machine busy with other work slows both sides of a pair alike.
 
 1. Start-up: ``python -c pass`` in fresh venvs built alike, one with the wheel (its
-   .pth runs in every process). Target: ratio <= 1.02. For scale, also a venv whose only
-   extra is a .pth with ``import os``: what site.py charges for any import line.
+   .pth runs in every process). Target: ratio <= 1.02. For scale, two venvs whose only
+   extra is a .pth: one with ``import os`` (what site.py charges for any import line),
+   one with ``import keyword`` (a tiny stdlib module: what importing any module costs).
 2. Patched import: in the CPU SGLang environment, per release, the modules the fixes
    patch are imported again and again in one process (their dependencies stay loaded):
    by SGLang's own loader from SGLang's ``.pyc``, and by a fresh hook from our bytecode
@@ -37,20 +38,6 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 
-def paired(run_a, run_b, pairs: int) -> tuple[float, float, float]:
-    """Median of a, median of b, median of b/a over ``pairs`` pairs (order alternating)."""
-    a_times, b_times = [], []
-    for i in range(pairs):
-        if i % 2:
-            b_times.append(run_b())
-            a_times.append(run_a())
-        else:
-            a_times.append(run_a())
-            b_times.append(run_b())
-    ratios = [b / a for a, b in zip(a_times, b_times)]
-    return statistics.median(a_times), statistics.median(b_times), statistics.median(ratios)
-
-
 def timed_process(cmd: list[str]):
     def run() -> float:
         start = time.perf_counter()
@@ -65,26 +52,34 @@ def startup(pairs: int) -> None:
         subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheel_dir), str(REPO)],
                        check=True)
         pythons = {}
-        for name in ("bare", "armed", "floor"):
+        for name in ("bare", "armed", "floor", "one_module"):
             env_dir = Path(tmp) / name
             venv.create(env_dir, with_pip=True)
             pythons[name] = str(env_dir / "bin" / "python")
             subprocess.run([pythons[name], "-m", "pip", "install", "-q", "packaging", "unipatch"], check=True)
         subprocess.run([pythons["armed"], "-m", "pip", "install", "-q", "--no-deps", *map(str, wheel_dir.glob("*.whl"))],
                        check=True)
-        # The floor: any .pth with an import line (here one that imports nothing new) costs this much.
-        site = subprocess.run([pythons["floor"], "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        Path(site, "floor.pth").write_text("import os\n")
-        check = subprocess.run([pythons["armed"], "-c", "import sys; print(type(sys.meta_path[0]).__name__)"],
+        # For scale: what any .pth import line costs (one importing nothing new), and what one
+        # importing a module costs (a tiny stdlib one).
+        for name, line in (("floor", "import os"), ("one_module", "import keyword")):
+            site = subprocess.run([pythons[name], "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+            Path(site, f"{name}.pth").write_text(line + "\n")
+        check = subprocess.run([pythons["armed"], "-c", "import sys; f = sys.meta_path[0]; print(getattr(f, '__name__', f))"],
                                capture_output=True, text=True, check=True).stdout.strip()
-        bare, armed, ratio = paired(timed_process([pythons["bare"], "-c", "pass"]),
-                                    timed_process([pythons["armed"], "-c", "pass"]), pairs)
-        _, _, floor = paired(timed_process([pythons["bare"], "-c", "pass"]),
-                             timed_process([pythons["floor"], "-c", "pass"]), pairs)
-        print(f"start-up  python -c pass: bare {bare * 1000:.2f} ms, with our .pth {armed * 1000:.2f} ms, "
-              f"ratio {ratio:.3f} (target <= 1.02; first finder: {check}; median of {pairs} pairs)\n"
-              f"          for scale, a .pth whose line imports nothing new (`import os`): ratio {floor:.3f}")
+        # All four in every round (order reversed every other round): they share the machine's moods.
+        names = ("bare", "armed", "floor", "one_module")
+        runs = {name: timed_process([pythons[name], "-c", "pass"]) for name in names}
+        times = {name: [] for name in names}
+        for i in range(pairs):
+            for name in (names if i % 2 == 0 else names[::-1]):
+                times[name].append(runs[name]())
+        ms = {name: statistics.median(t) * 1000 for name, t in times.items()}
+        ratio = {name: statistics.median(b / a for a, b in zip(times["bare"], t)) for name, t in times.items()}
+        print(f"start-up  python -c pass: bare {ms['bare']:.2f} ms, with our .pth {ms['armed']:.2f} ms, "
+              f"ratio {ratio['armed']:.3f} (target <= 1.02; first finder: {check}; median of {pairs} rounds)\n"
+              f"          for scale, a .pth whose line imports nothing new (`import os`): ratio {ratio['floor']:.3f};\n"
+              f"          one that imports a tiny stdlib module (`import keyword`): ratio {ratio['one_module']:.3f}")
 
 
 # Runs inside the CPU SGLang environment, the release on sys.path, the shim armed by its .pth.
@@ -204,7 +199,7 @@ def patch_time(releases: list[str], repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pairs", type=int, default=200, help="paired start-up runs")
+    parser.add_argument("--pairs", type=int, default=300, help="start-up rounds (each runs all four venvs)")
     parser.add_argument("--import-pairs", type=int, default=30, help="paired re-imports per release")
     parser.add_argument("--releases", nargs="*", default=["0.4.10", "0.5.2", "0.5.9", "0.5.12.post1"])
     args = parser.parse_args()

@@ -38,9 +38,13 @@ def key(source_path: str, text: str) -> bytes:
     return importlib.util.source_hash(source_path.encode("utf-8", "surrogateescape") + b"\0" + text.encode("utf-8"))
 
 
-def load(source_path: str, text_key: bytes):
-    """The cached code object for the patched text with this key, or None."""
-    path = cache_path(source_path)
+_UNSET = object()
+
+
+def load(source_path: str, text_key: bytes, path=_UNSET):
+    """The cached code object for the patched text with this key, or None. ``path``:
+    ``cache_path(source_path)``, when the caller has it already."""
+    path = cache_path(source_path) if path is _UNSET else path
     if path is None:
         return None
     try:
@@ -57,9 +61,9 @@ def load(source_path: str, text_key: bytes):
         return None
 
 
-def store(source_path: str, text_key: bytes, code) -> bool:
+def store(source_path: str, text_key: bytes, code, path=_UNSET) -> bool:
     """Write the cache file atomically; False (and nothing left behind) if it cannot be."""
-    path = cache_path(source_path)
+    path = cache_path(source_path) if path is _UNSET else path
     if path is None or sys.dont_write_bytecode:
         return False
     data = importlib.util.MAGIC_NUMBER + _CHECKED_HASH + text_key + marshal.dumps(code)

@@ -7,7 +7,7 @@ rewriting, it never writes or reads SGLang's own ``.pyc``: the patched bytecode 
 its own cache file (``bytecode.py``). It seeds ``linecache`` so tracebacks and
 ``inspect.getsource`` show the patched lines.
 
-Loaded on the first ``sglang.srt`` import (the package's placeholder finder), not at start.
+Loaded on the first ``sglang.srt`` import (the start-up placeholder finder), not at start.
 """
 
 from __future__ import annotations
@@ -79,51 +79,62 @@ def sglang_dir() -> str | None:
 
 class _LinecacheEntry(tuple):
     """linecache's entry ``(size, mtime, lines, filename)`` for a patched file, its text
-    split into lines only when a traceback or ``inspect`` first asks for them (splitting
-    costs as much as loading the module's bytecode). mtime None: checkcache keeps it."""
+    read and split into lines only when a traceback or ``inspect`` first asks for them
+    (splitting costs as much as loading the module's bytecode; a plan read from its
+    cache reads the texts only on demand). mtime None: checkcache keeps it."""
 
     def __getitem__(self, index):
-        if index != 2:
+        if index not in (0, 2):
             return tuple.__getitem__(self, index)
         import linecache
 
-        size, mtime, text, filename = self
-        entry = (size, mtime, text.splitlines(keepends=True), filename)
+        _, mtime, text, filename = self
+        if callable(text):
+            try:
+                text = text()
+            except Exception:  # a traceback must still print: without these lines
+                text = ""
+        entry = (len(text), mtime, text.splitlines(keepends=True), filename)
         if linecache.cache.get(filename) is self:
             linecache.cache[filename] = entry
-        return entry[2]
+        return entry[index]
 
 
-def seed_linecache(filename: str, text: str) -> None:
+def seed_linecache(filename: str, text) -> None:
+    """``text``: the patched text, or a function that returns it."""
     import linecache
 
-    linecache.cache[filename] = _LinecacheEntry((len(text), None, text, filename))
+    linecache.cache[filename] = _LinecacheEntry((None, None, text, filename))
 
 
 class PatchedSourceLoader(importlib.machinery.SourceFileLoader):
     """Loads a module from its patched text, through our own bytecode cache (never SGLang's)."""
 
-    def __init__(self, fullname: str, path: str, text: str, text_key: bytes, fixes: list[str], state: _State):
+    def __init__(self, fullname: str, path: str, relpath: str, cached: str | None, state: _State):
         super().__init__(fullname, path)
-        self._text = text
-        self._key = text_key
-        self._fixes = fixes
+        self._relpath = relpath
+        self._cached = cached
         self._state = state
 
+    def _text(self) -> str:
+        return self._state.plan.texts[self._relpath]
+
     def get_source(self, fullname: str) -> str:
-        return self._text
+        return self._text()
 
     def get_code(self, fullname: str):
         from . import bytecode
 
-        code = bytecode.load(self.path, self._key)
+        plan = self._state.plan
+        key = plan.keys[self._relpath]
+        code = bytecode.load(self.path, key, self._cached)
         how = "read from cache"
         if code is None:
-            code = compile(self._text, self.path, "exec", dont_inherit=True)
-            how = "compiled, cache written" if bytecode.store(self.path, self._key, code) else "compiled"
+            code = compile(self._text(), self.path, "exec", dont_inherit=True)
+            how = "compiled, cache written" if bytecode.store(self.path, key, code, self._cached) else "compiled"
         seed_linecache(self.path, self._text)
-        runtime.record_module(fullname, {"how": "import-hook", "fixes": self._fixes, "bytecode": how},
-                              self._state.settings)
+        runtime.record_module(fullname, {"how": "import-hook", "fixes": plan.fixes_for(self._relpath),
+                                         "bytecode": how}, self._state.settings)
         return code
 
 
@@ -166,17 +177,16 @@ class SpecPatchFinder:
         import os
 
         expected = os.path.join(plan.root, relpath)
-        if not os.path.samefile(spec.origin, expected):
+        if spec.origin != expected and not os.path.samefile(spec.origin, expected):
             runtime.record_problem(
                 f"{fullname} comes from {spec.origin}, not the planned {expected}; not patched",
                 self.state.settings,
             )
             return spec
-        spec.loader = PatchedSourceLoader(fullname, spec.origin, plan.texts[relpath], plan.keys[relpath], fixes,
-                                          self.state)
         from . import bytecode
 
         spec.cached = bytecode.cache_path(spec.origin)  # __cached__ names our file, not SGLang's
+        spec.loader = PatchedSourceLoader(fullname, spec.origin, relpath, spec.cached, self.state)
         return spec
 
 
@@ -187,13 +197,13 @@ def installed_finder() -> SpecPatchFinder | None:
 def install(settings: runtime.Settings) -> SpecPatchFinder:
     """Put the finder on sys.meta_path (once per process): where the start-up placeholder
     stood (finders that start-up files put in front of it stay in front), else first."""
-    from . import FirstSGLangImport
+    from _sglang_spec_patches_start import disarm, is_placeholder
 
     with runtime.LOCK:
         finder = installed_finder()
         if finder is None:
             finder = SpecPatchFinder(settings, use_plan_cache=True)
-            placeholders = [i for i, f in enumerate(sys.meta_path) if isinstance(f, FirstSGLangImport)]
+            placeholders = [i for i, f in enumerate(sys.meta_path) if is_placeholder(f)]
             sys.meta_path.insert(placeholders[0] if placeholders else 0, finder)
-        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, FirstSGLangImport)]
+        disarm()
     return finder

@@ -6,14 +6,21 @@ The outcome depends only on the files the engine read, the shim's own files (eng
 catalog) and the disabled fixes, so it is cached in
 ``sglang/__pycache__/sglang-spec-patches-<version>.<cache tag>.plan`` and reused while
 
-* every file the engine read, and every file of the shim (its modules, each fix's
-  ``fix.json``, diffs and check), has the same size and modification time (in ns, as
-  Python checks its own ``.pyc``; a tree file is stat'ed before it is read, so a change
-  while planning only makes the next process plan again),
+* every file the engine read has the same size and modification time (in ns, as Python
+  checks its own ``.pyc``; a tree file is stat'ed before it is read, so a change while
+  planning only makes the next process plan again),
+* the shim's own files are the same: installed from a wheel, that is the wheel's
+  ``RECORD`` (pip rewrites it on every install, upgrade or reinstall: one stat instead
+  of one per module, diff and check). A file of an installed shim edited by hand is
+  not seen until the ``RECORD`` changes (reinstall, or touch it). Anywhere else (a
+  source checkout, an editable install) every file is stat'ed,
 * the disabled fixes and the Python are the same.
 
 Anything else (no cache, a read-only tree, a corrupt file) plans from scratch; writing
 is atomic and never fatal. ``HookPlan`` is what the hook needs of a plan, either way.
+The patched texts are stored after the rest and unmarshalled only when asked for (a
+bytecode miss, a traceback, ``inspect``, a live patch): a process whose modules come
+from our bytecode cache never needs them.
 """
 
 from __future__ import annotations
@@ -27,20 +34,29 @@ from . import __version__, bytecode
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _VERSION_FILES = ("sglang/_version.py", "sglang/version.py")
+# File layout: this tag, the length of the marshalled plan (8 bytes), the plan, the texts.
+_FORMAT = b"sglang-spec-patches plan 2\n"
 
 
 class HookPlan:
     """A decided plan, as plain data: decisions as dicts, patched texts, fixes per file,
-    and the bytecode cache key of each text."""
+    and the bytecode cache key of each text. ``texts`` may be given as a function that
+    returns them (read lazily from the cache file)."""
 
-    __slots__ = ("root", "version", "decisions", "texts", "fixes", "keys", "targets", "from_cache")
+    __slots__ = ("root", "version", "decisions", "_texts", "fixes", "keys", "targets", "from_cache")
 
-    def __init__(self, root: str, version, decisions: list[dict], texts: dict[str, str],
-                 fixes: dict[str, list[str]], keys: dict[str, bytes], from_cache: bool = False):
-        self.root, self.version, self.decisions, self.texts, self.fixes = root, version, decisions, texts, fixes
+    def __init__(self, root: str, version, decisions: list[dict], texts, fixes: dict[str, list[str]],
+                 keys: dict[str, bytes], from_cache: bool = False):
+        self.root, self.version, self.decisions, self._texts, self.fixes = root, version, decisions, texts, fixes
         self.keys, self.from_cache = keys, from_cache
         # module name -> relpath of every module the plan changes
-        self.targets = {rel[: -len(".py")].replace("/", ".").removesuffix(".__init__"): rel for rel in texts}
+        self.targets = {rel[: -len(".py")].replace("/", ".").removesuffix(".__init__"): rel for rel in keys}
+
+    @property
+    def texts(self) -> dict[str, str]:
+        if callable(self._texts):
+            self._texts = self._texts()
+        return self._texts
 
     @classmethod
     def from_plan(cls, plan) -> "HookPlan":
@@ -90,8 +106,30 @@ def signature(path: str) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
+def _shim_stamp() -> tuple:
+    """What stands for the shim's own files in the key (see the module docstring)."""
+    record = os.path.join(os.path.dirname(_PACKAGE_DIR), f"sglang_spec_patches-{__version__}.dist-info", "RECORD")
+    seen = signature(record)
+    if seen is not None:
+        return ("wheel", record, *seen)
+    return ("files", *_shim_files())
+
+
 def _key(disabled) -> tuple:
-    return (importlib.util.MAGIC_NUMBER, __version__, tuple(sorted(disabled)), tuple(_shim_files()))
+    return (importlib.util.MAGIC_NUMBER, __version__, tuple(sorted(disabled)), _shim_stamp())
+
+
+def _read_texts(data: bytes, offset: int, root: str, keys: dict[str, bytes]) -> dict[str, str] | None:
+    """The patched texts stored after the plan, checked against the keys the process
+    imported with; None if they are unreadable or do not match (a damaged tail)."""
+    try:
+        texts = marshal.loads(memoryview(data)[offset:])
+        if isinstance(texts, dict) and texts.keys() == keys.keys() and all(
+                bytecode.key(os.path.join(root, rel), text) == keys[rel] for rel, text in texts.items()):
+            return texts
+    except (EOFError, ValueError, TypeError, AttributeError):
+        pass
+    return None
 
 
 def load(root: str, disabled) -> HookPlan | None:
@@ -101,14 +139,32 @@ def load(root: str, disabled) -> HookPlan | None:
         return None
     try:
         with open(path, "rb") as fh:
-            data = marshal.loads(fh.read())
-        if data["key"] != _key(disabled) or data["root"] != root:
+            data = fh.read()
+        if not data.startswith(_FORMAT):
             return None
-        for relpath, seen in data["reads"]:
-            if signature(os.path.join(root, relpath)) != seen:
+        start = len(_FORMAT) + 8
+        size = int.from_bytes(data[start - 8: start], "little")
+        head = marshal.loads(data[start: start + size])
+        if head["key"] != _key(disabled) or head["root"] != root:
+            return None
+        for file, seen in head["reads"]:
+            if signature(file) != seen:
                 return None
-        return HookPlan(root, data["version"], data["decisions"], data["texts"], data["fixes"], data["keys"],
-                        from_cache=True)
+        keys = head["keys"]
+
+        def texts():
+            found = _read_texts(data, start + size, root, keys)
+            if found is None:  # the file's tail is damaged: the texts of these very keys, anew
+                from . import engine
+
+                plan = engine.plan(engine.SourceTree(root), engine.load_fixes(), disabled=disabled)
+                if plan.texts.keys() != keys.keys():
+                    raise RuntimeError(f"the plan cache {path} is damaged and the SGLang tree changed since this "
+                                       "process read it; start the process again")
+                found = plan.texts
+            return found
+
+        return HookPlan(root, head["version"], head["decisions"], texts, head["fixes"], keys, from_cache=True)
     except (OSError, EOFError, ValueError, TypeError, KeyError):
         return None
 
@@ -123,17 +179,16 @@ def store(plan: HookPlan, reads: dict[str, tuple[int, int] | None], disabled) ->
         return False  # the version came from dist-info metadata, which is not tracked
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        data = {
+        head = marshal.dumps({
             "key": _key(disabled),
             "root": plan.root,
-            "reads": sorted(reads.items()),
+            "reads": sorted((os.path.join(plan.root, rel), seen) for rel, seen in reads.items()),
             "version": plan.version,
             "decisions": plan.decisions,
-            "texts": plan.texts,
             "fixes": plan.fixes,
             "keys": plan.keys,
-        }
-        blob = marshal.dumps(data)
+        })
+        blob = _FORMAT + len(head).to_bytes(8, "little") + head + marshal.dumps(plan.texts)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:

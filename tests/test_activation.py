@@ -95,9 +95,9 @@ def test_start_up_loads_one_small_module_and_the_hook_on_first_sglang_import(cpu
         f"""
         import json, sys
         def ours():
-            return sorted(n for n in sys.modules if n.startswith("sglang_spec_patches"))
-        def finders():
-            return [type(f).__name__ for f in sys.meta_path]
+            return sorted(n for n in sys.modules if n.lstrip("_").startswith("sglang_spec_patches"))
+        def finders():  # a module on sys.meta_path (our placeholder) by its name
+            return [getattr(f, "__name__", None) or type(f).__name__ for f in sys.meta_path]
         at_start = {{"modules": ours(), "finders": finders()}}
         import sglang.srt.utils  # not a target: the hook arrives and plans, patches nothing yet
         at_sglang = {{"modules": ours(), "finders": finders()}}
@@ -107,13 +107,14 @@ def test_start_up_loads_one_small_module_and_the_hook_on_first_sglang_import(cpu
         """
     )
     out = last_json(run_in_release(RELEASE, code))
-    assert out["at_start"]["modules"] == ["sglang_spec_patches"]  # no runtime, hook or engine at start
+    assert out["at_start"]["modules"] == ["_sglang_spec_patches_start"]  # not even the package at start
     start = out["at_start"]["finders"]
-    assert "FirstSGLangImport" in start and "SpecPatchFinder" not in start
+    assert "_sglang_spec_patches_start" in start and "SpecPatchFinder" not in start
     assert "sglang_spec_patches.hook" in out["at_sglang"]["modules"]
     # The hook took the placeholder's place: a finder a later start-up file put in front stays there.
     after = out["at_sglang"]["finders"]
-    assert "FirstSGLangImport" not in after and after.index("SpecPatchFinder") == start.index("FirstSGLangImport")
+    assert "_sglang_spec_patches_start" not in after
+    assert after.index("SpecPatchFinder") == start.index("_sglang_spec_patches_start")
     assert out["patched"]
 
 

@@ -187,6 +187,54 @@ def test_plan_is_cached_and_follows_every_input(tree_copy, monkeypatch):
     assert not load_runner(tree_copy)[3].from_cache
 
 
+def test_installed_shim_is_keyed_on_its_wheel_record(tree_copy, tmp_path, monkeypatch):
+    """Installed from a wheel, one stat of the wheel's RECORD stands for every shim file
+    (pip rewrites it on each install); without one, every shim file is stat'ed."""
+    site = tmp_path / "site-packages"
+    package = site / "sglang_spec_patches"
+    package.mkdir(parents=True)
+    record = site / f"sglang_spec_patches-{plancache.__version__}.dist-info" / "RECORD"
+    assert plancache._shim_stamp()[0] == "files"  # this checkout: every file
+    monkeypatch.setattr(plancache, "_PACKAGE_DIR", str(package))
+    monkeypatch.setattr(plancache, "_shim_files", lambda: pytest.fail("shim files stat'ed beside a RECORD"))
+    record.parent.mkdir()
+    record.write_text("sglang_spec_patches/__init__.py,sha256=x,1\n")
+    assert plancache._shim_stamp()[:2] == ("wheel", str(record))
+    assert not load_runner(tree_copy)[3].from_cache
+    assert load_runner(tree_copy)[3].from_cache
+    record.write_text("sglang_spec_patches/__init__.py,sha256=y,2\n")  # a reinstall rewrites it
+    assert not load_runner(tree_copy)[3].from_cache
+    assert load_runner(tree_copy)[3].from_cache
+
+
+def test_cached_plan_reads_patched_texts_only_when_asked(tree_copy, monkeypatch):
+    spec, code, _, first = load_runner(tree_copy)
+    text = first.texts[RUNNER_PATH]
+    spec, code, how, plan = load_runner(tree_copy)  # a new process: plan and bytecode from the caches
+    assert how == "read from cache" and plan.from_cache
+    assert callable(plan._texts)  # the import itself never unmarshalled the texts
+    linecache.checkcache()
+    assert "".join(linecache.getlines(str(tree_copy / RUNNER_PATH))) == text  # a traceback reads them
+    assert spec.loader.get_source(RUNNER) == text and not callable(plan._texts)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "other text"])
+def test_damaged_texts_in_the_plan_cache_are_decided_again(tree_copy, damage):
+    first = load_runner(tree_copy)[3]
+    cached = Path(plancache.cache_path(str(tree_copy)))
+    data = cached.read_bytes()
+    start = len(plancache._FORMAT) + 8
+    head = start + int.from_bytes(data[start - 8: start], "little")
+    if damage == "truncated":
+        cached.write_bytes(data[: head + 100])
+    else:  # well-formed, but not the texts the keys were taken from
+        texts = dict(first.texts, **{RUNNER_PATH: first.texts[RUNNER_PATH] + "x = 1\n"})
+        cached.write_bytes(data[:head] + marshal.dumps(texts))
+    spec, _, how, plan = load_runner(tree_copy)
+    assert plan.from_cache and how == "read from cache"
+    assert spec.loader.get_source(RUNNER) == first.texts[RUNNER_PATH]
+
+
 def test_corrupt_plan_cache_is_ignored(tree_copy):
     load_runner(tree_copy)
     cached = Path(plancache.cache_path(str(tree_copy)))

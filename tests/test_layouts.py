@@ -135,6 +135,34 @@ def test_pip_install(layout, tmp_path):
     assert any(line.split()[:2] == [F1, "applies"] for line in out.splitlines())
 
 
+IMPORT_PROBE = textwrap.dedent(
+    f"""
+    import json, os
+    import {MODULE}
+    print(json.dumps({{"pid": os.getpid()}}))
+    """
+)
+
+
+def test_pip_install_caches_follow_a_reinstall_of_the_shim(layout, tmp_path):
+    """Installed from a wheel, the plan cache is keyed on the wheel's RECORD: a reinstall
+    (pip rewrites RECORD) makes the next process decide again, and the one after reuse it."""
+    env_dir = layout("pip")
+
+    def plan_and_bytecode() -> tuple[str, str]:
+        log_dir = tmp_path / "log"
+        env = {"SGLANG_SPEC_PATCHES_LOG_DIR": str(log_dir), "PYTHONDONTWRITEBYTECODE": ""}  # caches may be written
+        pid = run_py(env_dir, tmp_path, IMPORT_PROBE, env=env)["pid"]
+        record = log_of(log_dir, pid)
+        return record["plan"], record["modules"][MODULE]["bytecode"]
+
+    plan_and_bytecode()  # whatever an earlier run left, the caches are written now
+    assert plan_and_bytecode() == ("read from cache", "read from cache")
+    subprocess.run(["bash", str(REPO / "ci" / "install-shim.sh"), str(env_dir)], check=True)
+    assert plan_and_bytecode()[0] == "decided"
+    assert plan_and_bytecode() == ("read from cache", "read from cache")
+
+
 def test_slime_editable_install(layout, tmp_path):
     env_dir = layout("slime")
     site = site_packages(env_dir)
