@@ -200,3 +200,31 @@ def test_sglang_plugin_entry_point_fixes_an_already_imported_module(cpu_env):
     assert not out["before"] and out["after"]
     assert out["entry"]["how"] == "live" and "draft-kv-indices-topk" in out["entry"]["fixes"]
     assert "FlashInferMultiStepDraftBackend.init_cuda_graph_state" in out["entry"]["functions"]
+
+
+def test_start_files_name_the_placeholder_and_arming_is_idempotent(cpu_env):
+    """The .pth line and PEP 829's .start entry (``module:callable``, which Pythons that
+    read .start files call instead of the .pth line) both lead to the same placeholder,
+    armed once however often either runs; off arms nothing."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    pth_line = (repo / "sglang_spec_patches.pth").read_text().strip()
+    module, func = (repo / "sglang_spec_patches.start").read_text().strip().split(":")
+    assert pth_line == f"import {module}"
+    code = textwrap.dedent(
+        f"""
+        import importlib, json, os, sys
+        def placeholders():
+            return sum(getattr(f, "__name__", "") == {module!r} for f in sys.meta_path)
+        at_start = placeholders()  # armed by the installed .pth already
+        entry = getattr(importlib.import_module({module!r}), {func!r})
+        entry(); entry()
+        import sglang_spec_patches
+        sglang_spec_patches.arm()
+        print(json.dumps({{"at_start": at_start, "after": placeholders()}}))
+        """
+    )
+    assert last_json(run_in_release(RELEASE, code)) == {"at_start": 1, "after": 1}
+    off = "import sys; print(__import__('json').dumps({'finders': [getattr(f, '__name__', '') for f in sys.meta_path]}))"
+    assert module not in last_json(run_in_release(RELEASE, off, env={"SGLANG_SPEC_PATCHES": "off"}))["finders"]
