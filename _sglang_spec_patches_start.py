@@ -39,7 +39,7 @@ def arm() -> None:
     """Arm the hook for this process (idempotent)."""
     if os.environ.get("SGLANG_SPEC_PATCHES", "").strip().lower() in _OFF:
         return
-    if any(name.startswith("sglang.srt.") for name in sys.modules):
+    if "sglang" in sys.modules and any(name.startswith("sglang.srt.") for name in sys.modules):
         from sglang_spec_patches._startup import activate
 
         activate()  # SGLang came first: fix what is loaded now
