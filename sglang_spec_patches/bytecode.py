@@ -66,7 +66,12 @@ def store(source_path: str, text_key: bytes, code, path=_UNSET) -> bool:
     path = cache_path(source_path) if path is _UNSET else path
     if path is None or sys.dont_write_bytecode:
         return False
-    data = importlib.util.MAGIC_NUMBER + _CHECKED_HASH + text_key + marshal.dumps(code)
+    return write_cache_file(path, importlib.util.MAGIC_NUMBER + _CHECKED_HASH + text_key + marshal.dumps(code))
+
+
+def write_cache_file(path: str, data: bytes) -> bool:
+    """Write one of our cache files (bytecode, plan) atomically: a temporary file of this
+    process, then a rename. False, and nothing left behind, if it cannot be written."""
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -177,7 +177,6 @@ def store(plan: HookPlan, reads: dict[str, tuple[int, int] | None], disabled) ->
         return False
     if not any(reads.get(rel) for rel in _VERSION_FILES):
         return False  # the version came from dist-info metadata, which is not tracked
-    tmp = f"{path}.{os.getpid()}.tmp"
     try:
         head = marshal.dumps({
             "key": _key(disabled),
@@ -188,16 +187,7 @@ def store(plan: HookPlan, reads: dict[str, tuple[int, int] | None], disabled) ->
             "fixes": plan.fixes,
             "keys": plan.keys,
         })
-        blob = _FORMAT + len(head).to_bytes(8, "little") + head + marshal.dumps(plan.texts)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            with open(fd, "wb") as fh:
-                fh.write(blob)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except (OSError, ValueError):
+        texts = marshal.dumps(plan.texts)
+    except ValueError:  # not marshallable: never expected, never fatal
         return False
-    return True
+    return bytecode.write_cache_file(path, _FORMAT + len(head).to_bytes(8, "little") + head + texts)
