@@ -1,8 +1,9 @@
 """Syntax-tree helpers for the fixes' ``fixed_when.py`` checks (stdlib only).
 
 A check says whether a tree guarantees what its fix guarantees, in any spelling. Several
-fixes look at the same thing - which buffers the EAGLE draft runner clears on a padded
-replay - so that reading lives here once; each check keeps only what its fix requires.
+fixes look at the same things - which buffers the EAGLE draft runner clears on a padded
+replay, what a size depends on through local assignments - so those readings live here
+once; each check keeps only what its fix requires.
 """
 
 import ast
@@ -23,6 +24,43 @@ def method(tree, class_suffix, names):
 def call_name(call):
     """The called name: ``f`` for ``f(...)``, ``m`` for ``x.m(...)``."""
     return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+
+
+def local_values(fn):
+    """Local name -> every expression assigned to it in ``fn`` (plain or annotated)."""
+    assigned = {}
+    for node in ast.walk(fn):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                if isinstance(target, ast.Name):
+                    assigned.setdefault(target.id, []).append(node.value)
+    return assigned
+
+
+def reach(exprs, assigned):
+    """Every node the expressions depend on, following the local assignments in
+    ``assigned`` (``local_values``), each local once."""
+    todo, seen = list(exprs), set()
+    while todo:
+        for node in ast.walk(todo.pop()):
+            yield node
+            if isinstance(node, ast.Name) and node.id in assigned and node.id not in seen:
+                seen.add(node.id)
+                todo += assigned[node.id]
+
+
+def attribute_values(fn, attr):
+    """The values assigned to ``<anything>.<attr>`` in ``fn``, in source order."""
+    return [node.value for node in ast.walk(fn) if isinstance(node, ast.Assign) and any(
+        isinstance(t, ast.Attribute) and t.attr == attr for t in node.targets)]
+
+
+def reads_graph_sizes(expr, assigned, attrs=("cuda_graph_bs",)):
+    """Whether a size depends on the CUDA-graph batch list (one of ``attrs``) or on a
+    CUDA-graph sizing function (a call whose name has ``cuda_graph`` in it)."""
+    return any((isinstance(n, ast.Attribute) and n.attr in attrs)
+               or (isinstance(n, ast.Call) and "cuda_graph" in (call_name(n) or ""))
+               for n in reach([expr], assigned))
 
 
 def _real_counts(fn):

@@ -9,6 +9,8 @@ Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None`
 
 import ast
 
+from sglang_spec_patches.astcheck import attribute_values, local_values, reach
+
 FILES = (
     ("sglang/srt/layers/attention/flashinfer_backend.py", True),
     ("sglang/srt/layers/attention/flashinfer_mla_backend.py", False),
@@ -45,27 +47,11 @@ def _sized_with_topk(tree):
         for fn in cls.body:
             if not (isinstance(fn, ast.FunctionDef) and fn.name == "init_cuda_graph_state"):
                 continue
-            assigned = {}
-            for node in ast.walk(fn):
-                if isinstance(node, ast.Assign):
-                    for t in node.targets:
-                        if isinstance(t, ast.Name):
-                            assigned.setdefault(t.id, []).append(node.value)
-            for node in ast.walk(fn):
-                if isinstance(node, ast.Assign) and any(
-                    isinstance(t, ast.Attribute) and t.attr == "cuda_graph_kv_indices" for t in node.targets
-                ):
-                    verdicts.append(_uses_topk(node.value, assigned))
+            assigned = local_values(fn)
+            verdicts += [_uses_topk(value, assigned) for value in attribute_values(fn, "cuda_graph_kv_indices")]
     return all(verdicts) if verdicts else None
 
 
 def _uses_topk(expr, assigned):
-    todo, seen = [expr], set()
-    while todo:
-        for n in ast.walk(todo.pop()):
-            if (isinstance(n, ast.Attribute) and n.attr == "topk") or (isinstance(n, ast.Name) and n.id == "topk"):
-                return True
-            if isinstance(n, ast.Name) and n.id in assigned and n.id not in seen:
-                seen.add(n.id)
-                todo += assigned[n.id]
-    return False
+    return any((isinstance(n, ast.Attribute) and n.attr == "topk") or (isinstance(n, ast.Name) and n.id == "topk")
+               for n in reach([expr], assigned))

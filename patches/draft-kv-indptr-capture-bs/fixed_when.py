@@ -8,6 +8,8 @@ Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None`
 
 import ast
 
+from sglang_spec_patches.astcheck import attribute_values, local_values, reads_graph_sizes
+
 FILE = "sglang/srt/layers/attention/flashinfer_backend.py"
 CLASS = "FlashInferMultiStepDraftBackend"
 
@@ -25,31 +27,5 @@ def check(read):
 
 
 def _sized_past_pool(fn):
-    assigned = {}
-    for node in ast.walk(fn):
-        if isinstance(node, ast.Assign):
-            for t in node.targets:
-                if isinstance(t, ast.Name):
-                    assigned.setdefault(t.id, []).append(node.value)
-    for node in ast.walk(fn):
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Attribute) and t.attr == "kv_indptr" for t in node.targets
-        ):
-            return _reads_graph_sizes(node.value, assigned)
-    return False
-
-
-def _reads_graph_sizes(expr, assigned):
-    todo, seen = [expr], set()
-    while todo:
-        for n in ast.walk(todo.pop()):
-            if isinstance(n, ast.Attribute) and n.attr == "cuda_graph_bs":
-                return True
-            if isinstance(n, ast.Call):
-                name = n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")
-                if "cuda_graph" in name:
-                    return True
-            if isinstance(n, ast.Name) and n.id in assigned and n.id not in seen:
-                seen.add(n.id)
-                todo += assigned[n.id]
-    return False
+    values = attribute_values(fn, "kv_indptr")
+    return bool(values) and reads_graph_sizes(values[0], local_values(fn))

@@ -13,6 +13,8 @@ Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None`
 
 import ast
 
+from sglang_spec_patches.astcheck import attribute_values, local_values, reach, reads_graph_sizes
+
 FILE = "sglang/srt/layers/attention/flashinfer_mla_backend.py"
 CLASS = "FlashInferMLAMultiStepDraftBackend"
 GRAPH_SIZES = ("cuda_graph_bs", "cuda_graph_config")
@@ -34,54 +36,15 @@ def check(read):
     return None
 
 
-def _local_values(fn):
-    assigned = {}
-    for node in ast.walk(fn):
-        if isinstance(node, ast.Assign):
-            for t in node.targets:
-                if isinstance(t, ast.Name):
-                    assigned.setdefault(t.id, []).append(node.value)
-    return assigned
-
-
-def _kv_indptr_values(fn):
-    return [node.value for node in ast.walk(fn) if isinstance(node, ast.Assign) and any(
-        isinstance(t, ast.Attribute) and t.attr == "kv_indptr" for t in node.targets)]
-
-
 def _sized_for_graph_max_bs(fn):
     params = [a.arg for a in fn.args.args]
     if len(params) < 2:
         return False
-    max_bs, assigned = params[1], _local_values(fn)  # (self, max_bs, max_num_tokens, ...)
-    for value in _kv_indptr_values(fn):
-        todo, seen = [value], set()
-        while todo:
-            for n in ast.walk(todo.pop()):
-                if isinstance(n, ast.Name) and n.id == max_bs:
-                    return True
-                if isinstance(n, ast.Name) and n.id in assigned and n.id not in seen:
-                    seen.add(n.id)
-                    todo += assigned[n.id]
-    return False
+    max_bs, assigned = params[1], local_values(fn)  # (self, max_bs, max_num_tokens, ...)
+    return any(isinstance(n, ast.Name) and n.id == max_bs
+               for value in attribute_values(fn, "kv_indptr") for n in reach([value], assigned))
 
 
 def _sized_past_pool(fn):
-    values = _kv_indptr_values(fn)
-    return bool(values) and _reads_graph_sizes(values[0], _local_values(fn))
-
-
-def _reads_graph_sizes(expr, assigned):
-    todo, seen = [expr], set()
-    while todo:
-        for n in ast.walk(todo.pop()):
-            if isinstance(n, ast.Attribute) and n.attr in GRAPH_SIZES:
-                return True
-            if isinstance(n, ast.Call):
-                name = n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")
-                if "cuda_graph" in name:
-                    return True
-            if isinstance(n, ast.Name) and n.id in assigned and n.id not in seen:
-                seen.add(n.id)
-                todo += assigned[n.id]
-    return False
+    values = attribute_values(fn, "kv_indptr")
+    return bool(values) and reads_graph_sizes(values[0], local_values(fn), GRAPH_SIZES)

@@ -11,6 +11,8 @@ Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None`
 
 import ast
 
+from sglang_spec_patches import astcheck
+
 FILE = "sglang/srt/speculative/eagle_draft_cuda_graph_runner.py"
 CLASS_SUFFIX = "DraftCudaGraphRunner"
 METHODS = ("replay", "execute")
@@ -20,7 +22,7 @@ def check(read):
     text = read(FILE)
     if text is None:
         return None
-    method = _method(ast.parse(text))
+    method = astcheck.method(ast.parse(text), CLASS_SUFFIX, METHODS)
     if method is None:
         return None
     saved = _saved_names(method)
@@ -39,15 +41,6 @@ def check(read):
     where = "in a finally" if any(_in_finally(method, a) for a in after) else "after replay"
     return (f"{method.name}() sets forward_batch.seq_lens_sum to the padded sum before "
             f"{first_metadata.func.attr}() and restores the raw sum {where}")
-
-
-def _method(tree):
-    for cls in ast.walk(tree):
-        if isinstance(cls, ast.ClassDef) and cls.name.endswith(CLASS_SUFFIX):
-            for fn in cls.body:
-                if isinstance(fn, ast.FunctionDef) and fn.name in METHODS:
-                    return fn
-    return None
 
 
 def _is_batch_sum(node):

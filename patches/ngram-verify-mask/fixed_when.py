@@ -9,7 +9,7 @@ Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None`
 
 import ast
 
-from sglang_spec_patches.astcheck import call_name, method
+from sglang_spec_patches.astcheck import call_name, local_values, method, reach
 
 FILES = ("sglang/srt/speculative/ngram_info.py", "sglang/srt/speculative/ngram_utils.py")
 GROWERS = ("cat", "concat", "concatenate", "pad")
@@ -33,30 +33,13 @@ def _is_self_mask(node):
 
 
 def _returns_grown_mask(fn):
-    # Locals -> the expressions assigned to them, to follow bs, mask_numel, short_by, ...
-    assigned = {}
-    for node in ast.walk(fn):
-        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
-            for target in getattr(node, "targets", [getattr(node, "target", None)]):
-                if isinstance(target, ast.Name):
-                    assigned.setdefault(target.id, []).append(node.value)
+    assigned = local_values(fn)  # to follow mask_len, short_by, ...
     batch = {name for name, values in assigned.items() if any(_is_batch_size(v) for v in values)}
     # Locals that hold the mask itself (custom_mask = self.custom_mask, and grown copies).
     aliases = {name for name, values in assigned.items() if any(_is_self_mask(v) for v in values)}
 
     def is_mask(node):
         return _is_self_mask(node) or (isinstance(node, ast.Name) and node.id in aliases)
-
-    def reach(exprs):
-        """Every node the expressions depend on, following local assignments."""
-        nodes, todo, seen = [], list(exprs), set()
-        while todo:
-            for node in ast.walk(todo.pop()):
-                nodes.append(node)
-                if isinstance(node, ast.Name) and node.id in assigned and node.id not in seen:
-                    seen.add(node.id)
-                    todo += assigned[node.id]
-        return nodes
 
     grown = set()  # "self" for self.custom_mask, else the local's name
 
@@ -69,7 +52,7 @@ def _returns_grown_mask(fn):
                     and call_name(stmt.value) in GROWERS
                     and any(is_mask(n) for n in ast.walk(stmt.value))):
                 continue
-            nodes = reach([stmt.value, *guards])
+            nodes = list(reach([stmt.value, *guards], assigned))
             sized_by_batch = any(isinstance(n, ast.Name) and n.id in batch for n in nodes) or any(
                 _is_batch_size(n) for n in nodes)
             knows_length = any(isinstance(n, ast.Attribute) and n.attr in ("numel", "shape")

@@ -9,7 +9,7 @@ Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None`
 
 import ast
 
-from sglang_spec_patches.astcheck import call_name, method
+from sglang_spec_patches.astcheck import call_name, local_values, method, reach
 
 FILES = ("sglang/srt/speculative/eagle_info.py", "sglang/srt/speculative/eagle_utils.py")
 GROWERS = ("cat", "concat", "concatenate", "pad")
@@ -33,25 +33,8 @@ def _is_custom_mask(node):
 
 
 def _grows_mask(fn):
-    # Locals -> the expressions assigned to them, to follow mask_len, short_by, ...
-    assigned = {}
-    for node in ast.walk(fn):
-        if isinstance(node, ast.Assign):
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    assigned.setdefault(target.id, []).append(node.value)
+    assigned = local_values(fn)  # to follow mask_len, short_by, ...
     batch = {name for name, values in assigned.items() if any(_counts_requests(v) for v in values)}
-
-    def reach(exprs):
-        """Every node the expressions depend on, following local assignments."""
-        nodes, todo, seen = [], list(exprs), set()
-        while todo:
-            for node in ast.walk(todo.pop()):
-                nodes.append(node)
-                if isinstance(node, ast.Name) and node.id in assigned and node.id not in seen:
-                    seen.add(node.id)
-                    todo += assigned[node.id]
-        return nodes
 
     def visit(body, guards):
         for stmt in body:
@@ -61,7 +44,7 @@ def _grows_mask(fn):
                 continue
             if (isinstance(stmt, ast.Assign) and any(_is_custom_mask(t) for t in stmt.targets)
                     and isinstance(stmt.value, ast.Call) and call_name(stmt.value) in GROWERS):
-                nodes = reach([stmt.value, *guards])
+                nodes = list(reach([stmt.value, *guards], assigned))
                 sized_by_batch = any(isinstance(n, ast.Name) and n.id in batch for n in nodes)
                 knows_length = any(isinstance(n, ast.Attribute) and n.attr in ("numel", "shape")
                                    and _is_custom_mask(n.value) for n in nodes)
