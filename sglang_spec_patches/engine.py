@@ -25,6 +25,9 @@ reads ``already-fixed`` and a release with the upstream fix still says so.
 The version only decides which family's diff is tried first. A fix's "fixed when"
 check is ``patches/<id>/fixed_when.py``: ``check(read) -> str | None``, where
 ``read(relpath)`` gives a file's text (or None) and the answer says what it recognised.
+The same file may define ``lacks_need(read) -> str | None``: a proof that the tree
+lacks what the bug needs (the answer says what was proven), None when it cannot prove
+it. It is weighed where ``"needs"`` is, and only a proof makes ``not-applicable``.
 """
 
 from __future__ import annotations
@@ -285,31 +288,46 @@ class CheckError(Exception):
     """A fix's fixed_when.py cannot be loaded or its check failed to run."""
 
 
-_CHECKS: dict[Path, Callable | CheckError] = {}
+_CHECK_MODULES: dict[Path, object] = {}
 
 
-def load_check(fix: Fix) -> Callable | None:
-    """The fix's ``check(read)``, loaded by path once per process (folder names have
+def _check_module(fix: Fix):
+    """The fix's ``fixed_when.py``, loaded by path once per process (folder names have
     hyphens, so it is no importable module). None when the fix has none."""
     path = fix.fixed_when
     if path is None:
         return None
     key = path.resolve()
-    if key not in _CHECKS:
+    if key not in _CHECK_MODULES:
         try:
             spec = importlib.util.spec_from_file_location(f"_sglang_spec_patches_fixed_when_{fix.id.replace('-', '_')}", key)
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             if not callable(getattr(module, "check", None)):
                 raise CheckError(f"{FIXED_WHEN_FILE} has no check(read) function")
-            _CHECKS[key] = module.check
+            _CHECK_MODULES[key] = module
         except CheckError as exc:
-            _CHECKS[key] = exc
+            _CHECK_MODULES[key] = exc
         except Exception as exc:  # any fault in a shipped check declines its fix, nothing more
-            _CHECKS[key] = CheckError(f"{FIXED_WHEN_FILE} does not load: {type(exc).__name__}: {exc}")
-    found = _CHECKS[key]
+            _CHECK_MODULES[key] = CheckError(f"{FIXED_WHEN_FILE} does not load: {type(exc).__name__}: {exc}")
+    found = _CHECK_MODULES[key]
     if isinstance(found, CheckError):
         raise found
+    return found
+
+
+def load_check(fix: Fix) -> Callable | None:
+    """The fix's ``check(read)``; None when the fix has no fixed_when.py."""
+    module = _check_module(fix)
+    return None if module is None else module.check
+
+
+def load_lacks_need(fix: Fix) -> Callable | None:
+    """The fix's ``lacks_need(read)``; None when its fixed_when.py has none."""
+    module = _check_module(fix)
+    found = getattr(module, "lacks_need", None)
+    if found is not None and not callable(found):
+        raise CheckError(f"{FIXED_WHEN_FILE}: lacks_need is not a function")
     return found
 
 
@@ -332,8 +350,13 @@ def _predates(version: Version | None, fix: Fix) -> bool:
 
 
 def _unless_unneeded(fix: Fix, tree: SourceTree, decision: Decision) -> Decision:
-    """``decision`` (applies or declined), or ``not-applicable`` when the fix says what
-    code its bug needs and the tree has none of it."""
+    """``decision`` (applies or declined), or ``not-applicable`` when the fix's
+    ``lacks_need`` proves the tree lacks what its bug needs (or, for a fix with
+    ``"needs"`` patterns, none of them is found)."""
+    lacks_need = load_lacks_need(fix)
+    if lacks_need is not None:
+        proof = run_check(lacks_need, tree.read)
+        return Decision(fix.id, NOT_APPLICABLE, LACKS_NEED + proof) if proof else decision
     if not fix.needs or any(n.pattern.search(tree.read(n.file) or "") for n in fix.needs):
         return decision
     return Decision(fix.id, NOT_APPLICABLE, LACKS_NEED + " or ".join(n.means for n in fix.needs))

@@ -224,3 +224,31 @@ def test_capture_bs_fix_baked_on_an_unaffected_release_still_reads_already_fixed
     (tmp_path / "tree" / patch.path).write_text(diffs.apply(tree.read(patch.path), patch), encoding="utf-8")
     d = decide(FIX, engine.SourceTree(tmp_path / "tree"))
     assert d.state == engine.ALREADY_FIXED, d
+
+
+# --- lacks_need(read) in fixed_when.py: only a proof makes not-applicable -----------------
+
+LACKS_NEED_CHECK = '''
+def check(read):
+    return None
+
+def lacks_need(read):
+    other = read("sglang/srt/other.py")
+    return "other.py proven to keep the pool" if other == "rounds_up = False\\n" else None
+'''
+
+
+@pytest.mark.parametrize("other, state", [("rounds_up = False\n", engine.NOT_APPLICABLE),
+                                          (None, engine.APPLIES), ("rounds_up = maybe\n", engine.APPLIES)])
+def test_lacks_need_decides_only_with_a_proof(tmp_path, other, state):
+    fix = make_fix(tmp_path / "patches", check=LACKS_NEED_CHECK)
+    d = decide(fix, make_tree(tmp_path / "tree", other=other))
+    assert d.state == state
+    if state == engine.NOT_APPLICABLE:
+        assert d.reason == engine.LACKS_NEED + "other.py proven to keep the pool"
+
+
+def test_a_crashing_lacks_need_declines_its_fix(tmp_path):
+    fix = make_fix(tmp_path / "patches", check="def check(read):\n    return None\n\ndef lacks_need(read):\n    raise KeyError('x')\n")
+    d = decide(fix, make_tree(tmp_path / "tree"))
+    assert d.state == engine.DECLINED and "KeyError" in d.reason
