@@ -21,8 +21,8 @@ dev: $(VENV)/.installed
 cpu-env:
 	bash ci/make-cpu-env.sh $(CPU_ENV)
 
-shim-in-env: cpu-env
-	bash ci/install-shim.sh $(CPU_ENV)
+shim-in-env: dev cpu-env
+	PYTHON=$(VENV)/bin/python bash ci/install-shim.sh $(CPU_ENV)
 
 # Main job: fetch a known-affected SGLang release from PyPI, show what each fix does
 # to it, and reproduce the draft CUDA-graph padding bug (#9888) on CPU, unpatched vs patched.

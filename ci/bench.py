@@ -151,7 +151,8 @@ def patched_import(releases: list[str], pairs: int) -> None:
     if cpu_env_python() is None:
         print("patched import: skipped, the CPU SGLang environment is not built (make cpu-env)")
         return
-    subprocess.run(["bash", str(REPO / "ci" / "install-shim.sh"), str(cpu_env_python().parent.parent)], check=True)
+    subprocess.run(["bash", str(REPO / "ci" / "install-shim.sh"), str(cpu_env_python().parent.parent)], check=True,
+                   env={**os.environ, "PYTHON": sys.executable})
     for release in releases:
         from sglang_releases import unpack
 

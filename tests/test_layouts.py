@@ -56,8 +56,9 @@ CHILD = textwrap.dedent(
 
 
 @pytest.fixture(scope="session")
-def layout(cpu_env):
-    """``layout(kind)`` -> the venv, built once per inputs, with this checkout's wheel."""
+def layout(cpu_env, shim_wheel):
+    """``layout(kind)`` -> the venv, built once per inputs, with this checkout's wheel
+    (built from its sdist, as a release is)."""
     built = {}
 
     def get(kind: str) -> Path:
@@ -67,7 +68,7 @@ def layout(cpu_env):
                 fetch_wheel(RELEASE)  # pip installs it from the cache's wheel folder
             env = {**os.environ, "SGLANG": RELEASE}
             subprocess.run(["bash", str(REPO / "ci" / "make-layout-env.sh"), kind, str(env_dir)], check=True, env=env)
-            subprocess.run(["bash", str(REPO / "ci" / "install-shim.sh"), str(env_dir)], check=True)
+            subprocess.run(["bash", str(REPO / "ci" / "install-shim.sh"), str(env_dir), str(shim_wheel)], check=True)
             built[kind] = env_dir
         return built[kind]
 
@@ -144,7 +145,7 @@ IMPORT_PROBE = textwrap.dedent(
 )
 
 
-def test_pip_install_caches_follow_a_reinstall_of_the_shim(layout, tmp_path):
+def test_pip_install_caches_follow_a_reinstall_of_the_shim(layout, shim_wheel, tmp_path):
     """Installed from a wheel, the plan cache is keyed on the wheel's RECORD: a reinstall
     (pip rewrites RECORD) makes the next process decide again, and the one after reuse it."""
     env_dir = layout("pip")
@@ -158,7 +159,7 @@ def test_pip_install_caches_follow_a_reinstall_of_the_shim(layout, tmp_path):
 
     plan_and_bytecode()  # whatever an earlier run left, the caches are written now
     assert plan_and_bytecode() == ("read from cache", "read from cache")
-    subprocess.run(["bash", str(REPO / "ci" / "install-shim.sh"), str(env_dir)], check=True)
+    subprocess.run(["bash", str(REPO / "ci" / "install-shim.sh"), str(env_dir), str(shim_wheel)], check=True)
     assert plan_and_bytecode()[0] == "decided"
     assert plan_and_bytecode() == ("read from cache", "read from cache")
 
