@@ -267,10 +267,10 @@ def diagnose(flags: dict, plan: engine.Plan, settings: runtime.Settings, activat
         if mla is not False:
             risk("draft-mla-kv-indptr-capture-bs", above_the_pool("FlashInfer MLA"), remedy)
     steps = flags.get("speculative_num_steps") or 0
-    if eagle and draft_backend == "fa3" and steps > 1 and _draft_uses_sliding_window(flags) is not False:
+    if eagle and draft_backend in ("fa3", "fa4") and steps > 1 and _draft_uses_sliding_window(flags) is not False:
         may = "" if _draft_uses_sliding_window(flags) else " (draft config unread: if its KV pool has sliding-window layers)"
         risk("fa3-swa-draft-step-loc",
-             f"FA3 draft with a sliding-window KV pool and {steps} steps{may}: every step writes its KV through "
+             f"{draft_backend.upper()} draft with a sliding-window KV pool and {steps} steps{may}: every step writes its KV through "
              "the first bs*topk slots of the whole draft allocation; the CUDA-graph capture fails (0.5.13 .. 0.5.18)",
              "--speculative-num-steps 1, or another --speculative-draft-attention-backend")
     if flags["disable_cuda_graph_padding"]:

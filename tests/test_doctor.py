@@ -237,7 +237,7 @@ def test_fa3_sliding_window_draft_is_a_risk_until_the_fix_applies(tmp_path):
     llama = model_dir(tmp_path, "llama", architectures=["LlamaForCausalLM"])
     argv = EAGLE + ["--attention-backend", "fa3", "--model-path", gpt_oss, "--speculative-draft-model-path", gpt_oss]
     (f,) = [f for f in run("0.5.15.post1", argv, settings=OFF) if f.fix == "fa3-swa-draft-step-loc"]
-    assert f.risk and "sliding-window KV pool" in f.message and "SGLANG_SPEC_PATCHES=off" in f.remedy
+    assert f.risk and "FA3 draft with a sliding-window KV pool" in f.message and "SGLANG_SPEC_PATCHES=off" in f.remedy
     assert "fa3-swa-draft-step-loc" not in risky(run("0.5.15.post1", argv))  # shim on: the fix applies
     assert "fa3-swa-draft-step-loc" not in risky(run("0.5.21", argv, settings=OFF))  # fixed upstream
     full = argv[:-1] + [llama]  # a full-attention draft has no sliding-window pool
