@@ -11,8 +11,8 @@ named as such: the model runner object (the attributes the backend reads), the a
 layer object, and FA3's ``flash_attn_with_kvcache`` (GPU only: ``StandInFlashAttention``
 records the page table and KV buffer it is handed and returns zeros).
 
-Scenario: a draft whose only layer is sliding-window (as MiMo-V2 / Step3.5 MTP layers and
-hybrid sliding-window drafts are), page size 1, captured batch sizes [1, 2, 4], 3 steps.
+Scenario: a draft whose only layer is sliding-window (the draft pool of a hybrid
+sliding-window model), page size 1, captured batch sizes [1, 2, 4], 3 steps.
 Full slot ``s`` is sliding-window slot ``s + 300``. Draft slot of request ``r``, candidate
 ``k``, step ``i``: full slot ``100 + 10 r + steps k + i``; prompt of 10 tokens each.
 Each step writes keys ``1000 (i + 1) + r`` (every element), then the stand-in attention
