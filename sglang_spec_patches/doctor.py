@@ -95,6 +95,19 @@ def _draft_uses_mla(flags: dict) -> bool | None:
     return cfg.get("text_config", cfg).get("kv_lora_rank") is not None
 
 
+def _draft_uses_sliding_window(flags: dict) -> bool | None:
+    """Whether the draft's KV pool has sliding-window layers: its config lists
+    ``sliding_attention`` layer types or a hybrid layer pattern (gpt-oss, Gemma 4,
+    MiMo-V2, Step3.5 ...). Without a draft path (MTP) the draft layers come with the
+    target. None when the config cannot be read."""
+    path = flags.get("speculative_draft_model_path") or flags.get("model_path")
+    if not path or not Path(path, "config.json").is_file():
+        return None
+    cfg = json.loads(Path(path, "config.json").read_text())
+    text = cfg.get("text_config", cfg)
+    return "sliding_attention" in (text.get("layer_types") or []) or bool(text.get("hybrid_layer_pattern"))
+
+
 _ALLOW_STRETCH_ENV = "SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN"
 
 
@@ -253,6 +266,13 @@ def diagnose(flags: dict, plan: engine.Plan, settings: runtime.Settings, activat
             risk("draft-kv-indptr-capture-bs", above_the_pool("FlashInfer"), remedy)
         if mla is not False:
             risk("draft-mla-kv-indptr-capture-bs", above_the_pool("FlashInfer MLA"), remedy)
+    steps = flags.get("speculative_num_steps") or 0
+    if eagle and draft_backend in ("fa3", "fa4") and steps > 1 and _draft_uses_sliding_window(flags) is not False:
+        may = "" if _draft_uses_sliding_window(flags) else " (draft config unread: if its KV pool has sliding-window layers)"
+        risk("fa3-swa-draft-step-loc",
+             f"{draft_backend.upper()} draft with a sliding-window KV pool and {steps} steps{may}: every step writes its KV through "
+             "the first bs*topk slots of the whole draft allocation; the CUDA-graph capture fails (0.5.13 .. 0.5.18)",
+             "--speculative-num-steps 1, or another --speculative-draft-attention-backend")
     if flags["disable_cuda_graph_padding"]:
         risk("spec-disable-padding",
              "--disable-cuda-graph-padding with speculative decoding keeps the sparse capture list: "

@@ -229,3 +229,18 @@ def test_draft_model_config_decides_which_flashinfer_draft_backend_is_at_risk(tm
 ])
 def test_mla_draft_graph_above_the_pool_is_no_risk_where_it_cannot_trigger(release, argv):
     assert "draft-mla-kv-indptr-capture-bs" not in risky(run(release, argv, settings=OFF))
+
+
+def test_fa3_sliding_window_draft_is_a_risk_until_the_fix_applies(tmp_path):
+    gpt_oss = model_dir(tmp_path, "gpt-oss", architectures=["GptOssForCausalLM"],
+                        layer_types=["sliding_attention", "full_attention"])
+    llama = model_dir(tmp_path, "llama", architectures=["LlamaForCausalLM"])
+    argv = EAGLE + ["--attention-backend", "fa3", "--model-path", gpt_oss, "--speculative-draft-model-path", gpt_oss]
+    (f,) = [f for f in run("0.5.15.post1", argv, settings=OFF) if f.fix == "fa3-swa-draft-step-loc"]
+    assert f.risk and "FA3 draft with a sliding-window KV pool" in f.message and "SGLANG_SPEC_PATCHES=off" in f.remedy
+    assert "fa3-swa-draft-step-loc" not in risky(run("0.5.15.post1", argv))  # shim on: the fix applies
+    assert "fa3-swa-draft-step-loc" not in risky(run("0.5.21", argv, settings=OFF))  # fixed upstream
+    full = argv[:-1] + [llama]  # a full-attention draft has no sliding-window pool
+    assert "fa3-swa-draft-step-loc" not in risky(run("0.5.15.post1", full, settings=OFF))
+    one_step = [a if a != "3" else "1" for a in argv]
+    assert "fa3-swa-draft-step-loc" not in risky(run("0.5.15.post1", one_step, settings=OFF))
