@@ -7,7 +7,7 @@ on the flag's side of its ``if``) passes a key built like the stored one:
   whose assignments is such a call (a bare size or a string never equals a ShapeKey);
 * the class's ``_make_graph_key`` returns a ``ShapeKey(...)``, the type the backend stores;
 * every field the runner's replay key gets from the running batch besides the size (the
-  pdmux stream, the LoRA variant) the lookup gets from the same calls.
+  pdmux stream, the LoRA variant, 0.5.18's DSA variant) the lookup gets from the same calls.
 
 ``lacks_need`` proves the bug's precondition absent: no ``ShapeKey`` class, and every
 runner that honours the flag tests membership in its own ``self.graphs`` dict (before
@@ -45,7 +45,8 @@ def check(read):
             return None
         proved += [c.name for c in classes]
     return (f"with --disable-cuda-graph-padding, {', '.join(proved)} look graphs up under the "
-            "ShapeKey they were stored with (_make_graph_key, with the replay key's stream and LoRA variant)")
+            "ShapeKey they were stored with (_make_graph_key, every field besides the size from the same "
+            "calls as the replay key)")
 
 
 def lacks_need(read):

@@ -28,8 +28,9 @@ kept as given, which shows both sides in one run), batches of 1 to 10 requests. 
 and batch, one JSON line: ``graph`` (what ``can_run_graph`` decided), and when it decided for
 the graph, the size the runner pads to (``bs``) and the captured size whose graph the
 backend replayed (``replayed``). Runner ``target-lora`` is the target runner recording LoRA
-and no-LoRA graphs (``record_nolora_graph``), asked for a no-LoRA batch. The control
-(``padding: true``) is the same runners without the flag.
+and no-LoRA graphs (``record_nolora_graph``), asked for a no-LoRA batch; on 0.5.18 and 0.5.19
+``target-dsa`` is the target runner recording a dense and a sparse DSA graph per size
+(``dsa_dual_graph``). The control (``padding: true``) is the same runners without the flag.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from sglang.srt.speculative import multi_layer_eagle_draft_extend_cuda_graph_run
 from sglang.srt.utils import require_gathered_buffer, require_mlp_sync, require_mlp_tp_gather
 
 CAPTURE_BS, BATCHES, POOL_SIZE, TOPK, STEPS = [1, 2, 4, 8], range(1, 11), 16, 1, 3
+DSA_INDEX_TOPK = 64  # above the batches' 30 tokens: the dense DSA graph is picked
 
 
 def load_by_path(name, relpath):
@@ -101,6 +103,14 @@ def server_args(disable_padding):
     return args
 
 
+def publish_args(args):
+    """From 0.5.18 a scheduler process publishes its ServerArgs for the helpers to read."""
+    from sglang.srt import runtime_context
+
+    if hasattr(runtime_context, "publish"):
+        runtime_context.publish(args, role="scheduler")
+
+
 def model_runner(args):
     return types.SimpleNamespace(
         server_args=args, device="cuda", gpu_id=0, tp_size=1, dp_size=1,
@@ -111,18 +121,20 @@ def model_runner(args):
     )
 
 
-def runner_without_init(cls, runner_model, record_nolora_graph=False):
+def runner_without_init(cls, runner_model, record_nolora_graph=False, dsa_dual_graph=False):
     """The real runner class with its GPU-only ``__init__`` skipped: the fields its
-    ``can_run_graph`` and the capture loop read, derived as ``__init__`` derives them."""
+    ``can_run_graph`` and the capture loop read, derived as ``__init__`` derives them
+    (``dsa_dual_graph``: 0.5.18 and 0.5.19 turn it on for DeepSeek DSA models on ROCm)."""
     runner = object.__new__(cls)
     args = runner_model.server_args
     runner.model_runner, runner.device = runner_model, runner_model.device
     runner.device_module = torch.get_device_module(runner.device)
     runner.disable_padding = args.disable_cuda_graph_padding
-    runner.require_gathered_buffer = require_gathered_buffer(args)
-    runner.require_mlp_tp_gather = require_mlp_tp_gather(args)
-    runner.require_mlp_sync = require_mlp_sync(args)
+    for helper in (require_gathered_buffer, require_mlp_tp_gather, require_mlp_sync):
+        # they take the ServerArgs up to 0.5.17, later read the published ones (publish_args)
+        setattr(runner, helper.__name__, helper(args) if helper.__code__.co_argcount else helper())
     runner.enable_pdmux, runner.record_nolora_graph = False, record_nolora_graph
+    runner.dsa_dual_graph, runner.dsa_index_topk = dsa_dual_graph, DSA_INDEX_TOPK
     runner.enable_two_batch_overlap, runner.is_encoder_decoder = False, False
     runner.capture_hidden_mode = CaptureHiddenMode.NULL
     runner.num_tokens_per_bs = runner.captured_req_width = TOPK
@@ -137,10 +149,11 @@ def runner_without_init(cls, runner_model, record_nolora_graph=False):
 def capture(runner):
     """Stand-in capture loop: the graph store as ``_capture_one_stream`` fills it."""
     variants = ["lora", "nolora"] if runner.record_nolora_graph else [None]
+    dsa_variants = ["dense", "sparse"] if runner.dsa_dual_graph else [None]
     with runner.backend.capture_session(stream=None):
         for bs in reversed(runner.capture_bs):
-            for variant in variants:
-                key = runner._make_graph_key(bs, None, variant)
+            for variant, dsa_variant in [(v, d) for v in variants for d in dsa_variants]:
+                key = runner._make_graph_key(bs, None, variant, *([dsa_variant] if dsa_variant else []))
                 runner.backend.capture_one(key, lambda bs=bs: f"output of the size-{bs} graph (stand-in)")
                 runner.backend._graphs[key].size = bs
 
@@ -163,7 +176,8 @@ def decide(name, runner, lookup, raw_bs):
     line = {"runner": name, "raw": raw_bs, "graph": bool(lookup.can_run_graph(fb)), "padding": not runner.disable_padding}
     if line["graph"]:
         bs = runner._pad_to_bucket(raw_bs, runner.capture_bs)
-        key = runner._make_graph_key(bs, None, runner._resolve_lora_variant(fb) if name == "target-lora" else None)
+        dsa_variant = [runner._resolve_dsa_variant(fb)] if runner.dsa_dual_graph else []
+        key = runner._make_graph_key(bs, None, runner._resolve_lora_variant(fb), *dsa_variant)  # as replay builds it
         runner.backend.replay(key, fb)
         line.update(bs=bs, replayed=runner.backend._graphs[key].size)
     return line
@@ -175,6 +189,7 @@ def main():
     with StandInCudaGraphs():
         for disable_padding in (True, False):
             runner_model = model_runner(server_args(disable_padding))
+            publish_args(runner_model.server_args)
             runners = {
                 "target": (DecodeCudaGraphRunner, False),
                 "target-lora": (DecodeCudaGraphRunner, True),
@@ -182,8 +197,11 @@ def main():
                 "draft-extend": (EAGLEDraftExtendCudaGraphRunner, False),
                 "multi-layer-draft-extend": (multi_layer.MultiLayerEagleDraftExtendCudaGraphRunner, False),
             }
-            for name, (cls, lora) in runners.items():
-                runner = runner_without_init(cls, runner_model, record_nolora_graph=lora)
+            if hasattr(DecodeCudaGraphRunner, "_resolve_dsa_variant"):  # 0.5.18, 0.5.19
+                runners["target-dsa"] = (DecodeCudaGraphRunner, "dsa")
+            for name, (cls, variant) in runners.items():
+                runner = runner_without_init(cls, runner_model, record_nolora_graph=variant is True,
+                                             dsa_dual_graph=variant == "dsa")
                 lookup = runner
                 if name == "multi-layer-draft-extend":  # the worker asks the multi-step wrapper
                     lookup = object.__new__(multi_layer.MultiLayerEagleMultiStepDraftExtendCudaGraphRunner)
