@@ -231,7 +231,7 @@ def test_mla_draft_graph_above_the_pool_is_no_risk_where_it_cannot_trigger(relea
     assert "draft-mla-kv-indptr-capture-bs" not in risky(run(release, argv, settings=OFF))
 
 
-@pytest.mark.parametrize("release", ["0.5.14", "0.5.15.post1"])
+@pytest.mark.parametrize("release", ["0.5.14", "0.5.15.post1", "0.5.19"])
 @pytest.mark.parametrize("flag", ["--disable-cuda-graph-padding", "--sglang-disable-cuda-graph-padding"])
 def test_padding_disabled_on_shape_key_releases_runs_every_batch_eagerly_until_the_fix_applies(release, flag):
     (f,) = [f for f in run(release, EAGLE + [flag], settings=OFF) if f.fix == "disable-padding-graph-key"]
@@ -246,6 +246,7 @@ def test_padding_disabled_on_shape_key_releases_runs_every_batch_eagerly_until_t
 @pytest.mark.parametrize("release, argv", [
     ("0.5.13.post1", EAGLE + ["--disable-cuda-graph-padding"]),  # no ShapeKey: runners look up what they store
     ("0.5.16", EAGLE + ["--disable-cuda-graph-padding"]),  # looks graphs up by ShapeKey itself
+    ("0.5.20", EAGLE + ["--disable-cuda-graph-padding"]),  # and with the DSA variant
     ("0.5.15.post1", EAGLE),  # padding on: the lookup is never asked
     ("0.5.15.post1", EAGLE + ["--disable-cuda-graph-padding", "--disable-cuda-graph"]),
 ])
