@@ -214,7 +214,8 @@ def hook_text(root: Path, relpath: str, fixes) -> str | None:
 def word_for(decision: engine.Decision, fix: engine.Fix, tree: engine.SourceTree) -> str:
     if decision.state != engine.NOT_APPLICABLE:
         return WORDS[decision.state]
-    return CARRIES if marker_hits(fix, tree) else NO_CODE
+    carried = marker_hits(fix, tree) or decision.reason.startswith(engine.TREE_FIX)  # marker, or the fix's check
+    return CARRIES if carried else NO_CODE
 
 
 def marker_hits(fix: engine.Fix, tree: engine.SourceTree) -> list[str]:
@@ -354,7 +355,7 @@ def check_release(version: str, wheel: Path, fixes, work: Path) -> dict:
         fix = by_id[d.fix]
         word = word_for(d, fix, tree)
         cells[d.fix] = {"state": word, "engine": d.state, "family": d.family, "reason": d.reason}
-        if word == CARRIES:
+        if word == CARRIES and marker_hits(fix, tree):
             cells[d.fix]["marker"] = marker_hits(fix, tree)[0]
         if d.state == engine.DECLINED:
             errors.append(f"{d.fix} declined: {d.reason}")
@@ -463,7 +464,7 @@ def merge(table: dict, fixes, entries: list[dict], replace_all: bool) -> dict:
         "generated_by": "ci/matrix.py",
         "first_release": str(FIRST_RELEASE),
         "states": {FIXES: "the fix applies; the shim patches this release",
-                   CARRIES: "the release carries the upstream fix (an upstream marker matches)",
+                   CARRIES: "the release carries the upstream fix (an upstream marker or the fix's check)",
                    NO_CODE: "the release lacks the code the fix touches, or the code the bug needs",
                    BAKED: "the source already holds our patched text",
                    DECLINED: "source not recognised: never touched (a failure)"},

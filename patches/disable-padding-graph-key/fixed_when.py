@@ -147,7 +147,8 @@ def _called(expr, assigned):
 
 def _keyed_like_stored(cls):
     make_key = next(iter(_methods(cls, ("_make_graph_key",))), None)
-    if make_key is None or not any(_is_shape_key(r.value) for r in ast.walk(make_key) if isinstance(r, ast.Return)):
+    returns = [r.value for r in ast.walk(make_key or ast.Pass()) if isinstance(r, ast.Return)]
+    if not any(_is_shape_key(value) for value in returns):
         return False
     params = [a.arg for a in make_key.args.args[1:]]
     # What the replay/capture sites build the stored key from, field by field (the size aside).

@@ -6,11 +6,11 @@ four runner classes the bug covers (``DecodeCudaGraphRunner``, ``EAGLEDraftCudaG
 ``EAGLEDraftExtendCudaGraphRunner``, ``MultiLayerEagleDraftExtendCudaGraphRunner`` behind
 the real ``MultiLayerEagleMultiStepDraftExtendCudaGraphRunner`` that delegates to it) with
 their own ``can_run_graph``, ``_make_graph_key``, ``_resolve_lora_variant`` and
-``_pad_to_bucket``; the graph backend the release picks for them
-(``resolve_decode_backend``: ``FullCudaGraphBackend``) with its own ``capture_session``,
-``capture_one``, ``can_run`` and ``replay``; the capture list from
-``get_batch_sizes_to_capture``; ``ServerArgs`` (defaults, the flag set), the
-``require_*`` helpers that read it, and ``ForwardBatch``.
+``_pad_to_bucket`` (and on 0.5.18 / 0.5.19 ``_resolve_dsa_variant``); the graph backend
+the release picks for them (``resolve_decode_backend``: ``FullCudaGraphBackend``) with its
+own ``capture_session``, ``capture_one``, ``can_run`` and ``replay``; the capture list from
+``get_batch_sizes_to_capture``; ``ServerArgs`` (defaults, the flag set), its ``publish``
+(0.5.18 on), the ``require_*`` helpers that read it, and ``ForwardBatch``.
 
 Stand-ins, named as such: CUDA graphs (``StandInCudaGraphs``: ``torch.cuda.CUDAGraph``, the
 capture context, the memory pool handle and ``synchronize``; a graph records the batch size
@@ -173,7 +173,8 @@ def batch(raw_bs):
 def decide(name, runner, lookup, raw_bs):
     """What the runner does with a batch of raw_bs requests: eager, or the graph it replays."""
     fb = batch(raw_bs)
-    line = {"runner": name, "raw": raw_bs, "graph": bool(lookup.can_run_graph(fb)), "padding": not runner.disable_padding}
+    line = {"runner": name, "raw": raw_bs, "graph": bool(lookup.can_run_graph(fb)),
+            "padding": not runner.disable_padding}
     if line["graph"]:
         bs = runner._pad_to_bucket(raw_bs, runner.capture_bs)
         dsa_variant = [runner._resolve_dsa_variant(fb)] if runner.dsa_dual_graph else []
@@ -190,18 +191,18 @@ def main():
         for disable_padding in (True, False):
             runner_model = model_runner(server_args(disable_padding))
             publish_args(runner_model.server_args)
-            runners = {
-                "target": (DecodeCudaGraphRunner, False),
-                "target-lora": (DecodeCudaGraphRunner, True),
-                "draft": (EAGLEDraftCudaGraphRunner, False),
-                "draft-extend": (EAGLEDraftExtendCudaGraphRunner, False),
-                "multi-layer-draft-extend": (multi_layer.MultiLayerEagleDraftExtendCudaGraphRunner, False),
+            runners = {  # name: (class, which extra graph variants it records)
+                "target": (DecodeCudaGraphRunner, None),
+                "target-lora": (DecodeCudaGraphRunner, "lora"),
+                "draft": (EAGLEDraftCudaGraphRunner, None),
+                "draft-extend": (EAGLEDraftExtendCudaGraphRunner, None),
+                "multi-layer-draft-extend": (multi_layer.MultiLayerEagleDraftExtendCudaGraphRunner, None),
             }
             if hasattr(DecodeCudaGraphRunner, "_resolve_dsa_variant"):  # 0.5.18, 0.5.19
                 runners["target-dsa"] = (DecodeCudaGraphRunner, "dsa")
-            for name, (cls, variant) in runners.items():
-                runner = runner_without_init(cls, runner_model, record_nolora_graph=variant is True,
-                                             dsa_dual_graph=variant == "dsa")
+            for name, (cls, variants) in runners.items():
+                runner = runner_without_init(cls, runner_model, record_nolora_graph=variants == "lora",
+                                             dsa_dual_graph=variants == "dsa")
                 lookup = runner
                 if name == "multi-layer-draft-extend":  # the worker asks the multi-step wrapper
                     lookup = object.__new__(multi_layer.MultiLayerEagleMultiStepDraftExtendCudaGraphRunner)
