@@ -278,6 +278,13 @@ def diagnose(flags: dict, plan: engine.Plan, settings: runtime.Settings, activat
              "--disable-cuda-graph-padding with speculative decoding keeps the sparse capture list: "
              "uncaptured batch sizes run without CUDA graphs",
              "list every batch size in --cuda-graph-bs")
+    if flags["disable_cuda_graph_padding"] and not flags["disable_cuda_graph"]:
+        risk("disable-padding-graph-key",
+             "--disable-cuda-graph-padding: the CUDA-graph runners look graphs up under another key than they "
+             "stored them with (0.5.14 - 0.5.15.post1: the bare batch size; 0.5.18 - 0.5.19: without the DSA "
+             "variant, DeepSeek DSA models on ROCm), so every batch runs eagerly, captured sizes included "
+             "(a large slowdown: TPOT 13.2 -> 5.4 ms once fixed, PR #31273)",
+             "drop --disable-cuda-graph-padding (batches then pad to a captured size and replay)")
     draft_ctx = _draft_context(flags.get("speculative_draft_model_path"))
     target_ctx = flags.get("context_length") or _draft_context(flags.get("model_path"))
     if draft_ctx and target_ctx and draft_ctx < target_ctx:

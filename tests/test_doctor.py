@@ -244,3 +244,26 @@ def test_fa3_sliding_window_draft_is_a_risk_until_the_fix_applies(tmp_path):
     assert "fa3-swa-draft-step-loc" not in risky(run("0.5.15.post1", full, settings=OFF))
     one_step = [a if a != "3" else "1" for a in argv]
     assert "fa3-swa-draft-step-loc" not in risky(run("0.5.15.post1", one_step, settings=OFF))
+
+
+@pytest.mark.parametrize("release", ["0.5.14", "0.5.15.post1", "0.5.19"])
+@pytest.mark.parametrize("flag", ["--disable-cuda-graph-padding", "--sglang-disable-cuda-graph-padding"])
+def test_padding_disabled_on_shape_key_releases_runs_every_batch_eagerly_until_the_fix_applies(release, flag):
+    (f,) = [f for f in run(release, EAGLE + [flag], settings=OFF) if f.fix == "disable-padding-graph-key"]
+    assert f.risk and "every batch runs eagerly" in f.message and "slowdown" in f.message
+    assert "disable-padding-graph-key: applies" in f.message and "SGLANG_SPEC_PATCHES=off" in f.remedy
+    assert "disable-padding-graph-key" not in risky(run(release, EAGLE + [flag]))  # shim on
+    settings = runtime.Settings("on", frozenset({"disable-padding-graph-key"}), None)
+    (f,) = [f for f in run(release, EAGLE + [flag], settings) if f.fix == "disable-padding-graph-key"]
+    assert f.risk and "SGLANG_SPEC_PATCHES_DISABLE" in f.remedy
+
+
+@pytest.mark.parametrize("release, argv", [
+    ("0.5.13.post1", EAGLE + ["--disable-cuda-graph-padding"]),  # no ShapeKey: runners look up what they store
+    ("0.5.16", EAGLE + ["--disable-cuda-graph-padding"]),  # looks graphs up by ShapeKey itself
+    ("0.5.20", EAGLE + ["--disable-cuda-graph-padding"]),  # and with the DSA variant
+    ("0.5.15.post1", EAGLE),  # padding on: the lookup is never asked
+    ("0.5.15.post1", EAGLE + ["--disable-cuda-graph-padding", "--disable-cuda-graph"]),
+])
+def test_padding_disabled_is_no_eager_risk_where_it_cannot_trigger(release, argv):
+    assert "disable-padding-graph-key" not in risky(run(release, argv, settings=OFF))

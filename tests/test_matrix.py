@@ -25,7 +25,8 @@ import matrix  # noqa: E402
 # verify-mask-padding's and ngram-verify-mask's 0.5.3rc2 families, draft-padding-buffers'
 # 0.5.10rc0 family (and the capture-bs fixes' first), the first release with the
 # sglang.srt.plugins group (0.5.11), draft-seq-lens-sum's 0.5.13 family, slime's 0.5.15.post1
-# (only draft-mla-kv-indptr-capture-bs left), then nothing left to fix (0.5.20).
+# (draft-mla-kv-indptr-capture-bs and disable-padding-graph-key left), then nothing left to
+# fix (0.5.20).
 SLICE = ["0.4.10", "0.5.1", "0.5.3rc2", "0.5.10.post1", "0.5.11", "0.5.13", "0.5.15.post1", "0.5.20"]
 FIXES = engine.load_fixes()
 TABLE = json.loads(matrix.TABLE_JSON.read_text(encoding="utf-8"))
