@@ -145,3 +145,225 @@ def cleared_on_padded_replay(fn):
 
     visit(fn.body)
     return found
+
+
+# --- amounts: call-free arithmetic evaluated on values the check binds ------------------
+#
+# A check that must prove an amount (a buffer's length against what a kernel writes)
+# extracts the expression and evaluates it on a small grid of values it binds itself.
+# Nothing of SGLang runs: only the arithmetic below, on names and attributes found in
+# ``env`` (by name: ``self.topk`` and ``topk`` both read ``env["topk"]``). A value is a
+# pair (number, exact); ``max(a, <unbound>)`` is a lower bound (not exact), which is
+# enough to prove "at least", and is refused wherever an exact value is needed.
+
+
+class Unknown(Exception):
+    """The expression reads something the check did not bind, or that is no arithmetic."""
+
+
+def _bound(node, env):
+    if isinstance(node, ast.Name):
+        key = node.id
+    elif isinstance(node, ast.Attribute):
+        key = node.attr
+    elif isinstance(node, ast.Call):
+        key = call_name(node)  # bound: what the call returns (max_speculative_num_draft_tokens())
+    else:
+        return None
+    if key in env:
+        return env[key]
+    return None
+
+
+def evaluate(node, env, funcs=None):
+    """(value, exact) of ``node``; ``funcs``: name -> plain Python function over the
+    evaluated arguments (``ceil_align``, a sizing function the check read)."""
+    funcs = funcs or {}
+    found = _bound(node, env)
+    if found is not None:
+        return found if isinstance(found, tuple) else (found, True)
+    if isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, (int, bool))):
+        return node.value, True
+    if isinstance(node, ast.BinOp):
+        (a, ea), (b, eb) = evaluate(node.left, env, funcs), evaluate(node.right, env, funcs)
+        if a is None or b is None:
+            raise Unknown(ast.unparse(node))
+        op = type(node.op)
+        if op is ast.Add:
+            return a + b, ea and eb
+        if op is ast.Mult and a >= 0 and b >= 0:
+            return a * b, ea and eb
+        if op is ast.Sub and eb:
+            return a - b, ea
+        if ea and eb and op in _EXACT_OPS and not (op in (ast.FloorDiv, ast.Mod) and b == 0):
+            return _EXACT_OPS[op](a, b), True
+        raise Unknown(ast.unparse(node))
+    if isinstance(node, ast.UnaryOp):
+        value, exact = evaluate(node.operand, env, funcs)
+        if exact and isinstance(node.op, ast.Not):
+            return not value, True
+        if exact and isinstance(node.op, ast.USub) and value is not None:
+            return -value, True
+        raise Unknown(ast.unparse(node))
+    if isinstance(node, ast.BoolOp):
+        for i, part in enumerate(node.values):
+            value, exact = evaluate(part, env, funcs)
+            last = i == len(node.values) - 1
+            if last or (isinstance(node.op, ast.Or) and value) or (isinstance(node.op, ast.And) and not value):
+                if not exact and not last:
+                    raise Unknown(ast.unparse(node))
+                return value, exact
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        (a, ea), (b, eb) = evaluate(node.left, env, funcs), evaluate(node.comparators[0], env, funcs)
+        op = type(node.ops[0])
+        if ea and eb and op in _COMPARES and (op in (ast.Is, ast.IsNot, ast.Eq, ast.NotEq)
+                                             or (a is not None and b is not None)):
+            return _COMPARES[op](a, b), True
+        raise Unknown(ast.unparse(node))
+    if isinstance(node, ast.IfExp):
+        test, exact = evaluate(node.test, env, funcs)
+        if exact:
+            return evaluate(node.body if test else node.orelse, env, funcs)
+    if isinstance(node, ast.Call) and not node.keywords:
+        name = call_name(node)
+        if name == "max" and node.args:
+            known = []
+            for arg in node.args:
+                try:
+                    known.append(evaluate(arg, env, funcs))
+                except Unknown:
+                    known.append(None)
+            values = [k for k in known if k is not None and k[0] is not None]
+            if values:
+                return max(v for v, _ in values), len(values) == len(known) and all(e for _, e in values)
+        elif name in ("min", "int") or name in funcs:
+            args = [evaluate(arg, env, funcs) for arg in node.args]
+            if all(e and v is not None for v, e in args):
+                fn = {"min": min, "int": int}.get(name) or funcs[name]
+                return fn(*(v for v, _ in args)), True
+    raise Unknown(ast.unparse(node))
+
+
+_EXACT_OPS = {ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b, ast.Pow: lambda a, b: a ** b,
+              ast.Mult: lambda a, b: a * b}
+_COMPARES = {ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b,
+             ast.GtE: lambda a, b: a >= b, ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b,
+             ast.Is: lambda a, b: a is b, ast.IsNot: lambda a, b: a is not b}
+_UNSET = object()  # a local assigned something the evaluator cannot compute
+_MAX_PATHS = 256
+
+
+def _path_plan(fn, wanted):
+    """The statements ``values_on_paths`` must visit: those holding ``wanted`` (or a
+    return), and those that assign a local it depends on. Kept on ``fn``: a check asks
+    the same question on many grid points."""
+    plans = fn.__dict__.setdefault("_sglang_spec_patches_paths", {})
+    if id(wanted) in plans:
+        return plans[id(wanted)][1:]
+    exprs = [wanted] if wanted is not None else [n.value for n in ast.walk(fn)
+                                                 if isinstance(n, ast.Return) and n.value is not None]
+    assigned = local_values(fn)
+    for node in ast.walk(fn):  # x += ... reads x too
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            assigned.setdefault(node.target.id, []).append(node.value)
+    relevant = {n.id for n in reach(exprs, assigned) if isinstance(n, ast.Name)} & set(assigned)
+    parents = {id(child): node for node in ast.walk(fn) for child in ast.iter_child_nodes(node)}
+
+    def with_ancestors(nodes):
+        marked = set()
+        for node in nodes:
+            while node is not None and id(node) not in marked:
+                marked.add(id(node))
+                node = parents.get(id(node))
+        return marked
+
+    holders = with_ancestors([wanted] if wanted is not None else
+                             [n for n in ast.walk(fn) if isinstance(n, ast.Return)])
+    # statements that assign a tracked local, return, or hold wanted
+    touching = holders | with_ancestors([n for n in ast.walk(fn) if isinstance(n, ast.Return) or (
+        isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id in relevant)])
+
+    plans[id(wanted)] = (wanted, holders, touching)  # wanted kept alive: its id stays its own
+    return holders, touching
+
+
+def values_on_paths(fn, wanted, env, funcs=None):
+    """Every (value, exact) the expression ``wanted`` (a node inside ``fn``) takes on the
+    paths through ``fn`` that reach it, walking the statements in order: locals are
+    assigned as they go, an ``if`` whose test evaluates takes its branch, one that does
+    not takes both; loops run their body once, ``try`` its body. Raises Unknown where a
+    path reaches ``wanted`` with a value it cannot compute. ``wanted=None`` collects what
+    the function returns. Only the locals ``wanted`` depends on are tracked, so a branch
+    that assigns none of them does not fork the walk."""
+    funcs = funcs or {}
+    found = []
+    holders, touching = _path_plan(fn, wanted)
+
+    def env_of(state):
+        merged = dict(env)
+        for name, value in state.items():
+            if value is _UNSET:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
+        return merged
+
+    def note(node, state):
+        if wanted is not None and id(node) in holders:
+            found.append(evaluate(wanted, env_of(state), funcs))
+
+    def run(body, states):
+        for stmt in body:
+            if not states:
+                return states
+            if id(stmt) not in touching:
+                continue
+            if isinstance(stmt, ast.If):
+                after = []
+                for state in states:
+                    note(stmt.test, state)
+                    try:
+                        test, exact = evaluate(stmt.test, env_of(state), funcs)
+                    except Unknown:
+                        test, exact = None, False
+                    if not exact or test:
+                        after += run(stmt.body, [dict(state)])
+                    if not exact or not test:
+                        after += run(stmt.orelse, [dict(state)])
+                unique = {tuple(sorted(s.items(), key=lambda kv: kv[0])): s for s in after
+                          if all(v is _UNSET or isinstance(v, tuple) for v in s.values())}
+                states = (list(unique.values()) if len(unique) == len(after) else after)[:_MAX_PATHS]
+                continue
+            if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)):
+                header = getattr(stmt, "iter", None) or getattr(stmt, "test", None)
+                for state in states:
+                    if header is not None:
+                        note(header, state)
+                    for item in getattr(stmt, "items", []):
+                        note(item, state)
+                states = run(stmt.body, states)
+                states = run(getattr(stmt, "finalbody", []), states)
+                continue
+            for state in states:
+                note(stmt, state)
+            if isinstance(stmt, ast.Return):
+                if wanted is None and stmt.value is not None:
+                    for state in states:
+                        found.append(evaluate(stmt.value, env_of(state), funcs))
+                return []
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and stmt.value is not None:
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                value = (ast.BinOp(ast.Name(stmt.target.id, ast.Load()), stmt.op, stmt.value)
+                         if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name) else stmt.value)
+                for state in states:
+                    try:
+                        computed = evaluate(value, env_of(state), funcs)
+                    except Unknown:
+                        computed = _UNSET
+                    for target in targets:
+                        if isinstance(target, ast.Name):
+                            state[target.id] = computed
+        return states
+
+    run(fn.body, [{}])
+    return found
