@@ -253,15 +253,16 @@ _UNSET = object()  # a local assigned something the evaluator cannot compute
 _MAX_PATHS = 256
 
 
-def _path_plan(fn, wanted):
+def _path_plan(fn, wanted, measure):
     """The statements ``values_on_paths`` must visit: those holding ``wanted`` (or a
     return), and those that assign a local it depends on. Kept on ``fn``: a check asks
     the same question on many grid points."""
     plans = fn.__dict__.setdefault("_sglang_spec_patches_paths", {})
-    if id(wanted) in plans:
-        return plans[id(wanted)][1:]
-    exprs = [wanted] if wanted is not None else [n.value for n in ast.walk(fn)
-                                                 if isinstance(n, ast.Return) and n.value is not None]
+    key = (id(wanted), id(measure))
+    if key in plans:
+        return plans[key][2:]
+    exprs = [measure] if measure is not None else [n.value for n in ast.walk(fn)
+                                                   if isinstance(n, ast.Return) and n.value is not None]
     assigned = local_values(fn)
     for node in ast.walk(fn):  # x += ... reads x too
         if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
@@ -283,21 +284,25 @@ def _path_plan(fn, wanted):
     touching = holders | with_ancestors([n for n in ast.walk(fn) if isinstance(n, ast.Return) or (
         isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id in relevant)])
 
-    plans[id(wanted)] = (wanted, holders, touching)  # wanted kept alive: its id stays its own
+    plans[key] = (wanted, measure, holders, touching)  # kept alive: their ids stay their own
     return holders, touching
 
 
-def values_on_paths(fn, wanted, env, funcs=None):
+def values_on_paths(fn, wanted, env, funcs=None, measure=None, fixed=()):
     """Every (value, exact) the expression ``wanted`` (a node inside ``fn``) takes on the
     paths through ``fn`` that reach it, walking the statements in order: locals are
     assigned as they go, an ``if`` whose test evaluates takes its branch, one that does
     not takes both; loops run their body once, ``try`` its body. Raises Unknown where a
     path reaches ``wanted`` with a value it cannot compute. ``wanted=None`` collects what
-    the function returns. Only the locals ``wanted`` depends on are tracked, so a branch
-    that assigns none of them does not fork the walk."""
+    the function returns. ``measure``: evaluate this expression instead where ``wanted``
+    is reached (a local's value at a call). ``fixed``: names bound in ``env`` that
+    assignments in ``fn`` never change (the grid's batch sizes). Only the locals the
+    measured expression depends on are tracked, so a branch that assigns none of them
+    does not fork the walk."""
     funcs = funcs or {}
     found = []
-    holders, touching = _path_plan(fn, wanted)
+    measure = wanted if measure is None else measure
+    holders, touching = _path_plan(fn, wanted, measure)
 
     def env_of(state):
         merged = dict(env)
@@ -310,7 +315,7 @@ def values_on_paths(fn, wanted, env, funcs=None):
 
     def note(node, state):
         if wanted is not None and id(node) in holders:
-            found.append(evaluate(wanted, env_of(state), funcs))
+            found.append(evaluate(measure, env_of(state), funcs))
 
     def run(body, states):
         for stmt in body:
@@ -361,7 +366,7 @@ def values_on_paths(fn, wanted, env, funcs=None):
                     except Unknown:
                         computed = _UNSET
                     for target in targets:
-                        if isinstance(target, ast.Name):
+                        if isinstance(target, ast.Name) and target.id not in fixed:
                             state[target.id] = computed
         return states
 

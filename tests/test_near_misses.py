@@ -12,7 +12,8 @@ import pytest
 from sglang_spec_patches import engine
 from test_downstream import build
 
-CASES = sorted(p for p in (Path(__file__).parent / "near_misses").glob("*.py"))
+NEAR_MISSES = Path(__file__).parent / "near_misses"
+CASES = sorted(NEAR_MISSES.glob("*.py"))
 FIXES = {f.id: f for f in engine.load_fixes()}
 
 
