@@ -176,6 +176,9 @@ def _flagged_copy(fn, stmt, replay):
 # enough to prove "at least", and is refused wherever an exact value is needed.
 
 
+_MISSING = object()
+
+
 class Unknown(Exception):
     """The expression reads something the check did not bind, or that is no arithmetic."""
 
@@ -188,10 +191,8 @@ def _bound(node, env):
     elif isinstance(node, ast.Call):
         key = call_name(node)  # bound: what the call returns (max_speculative_num_draft_tokens())
     else:
-        return None
-    if key in env:
-        return env[key]
-    return None
+        return _MISSING
+    return env.get(key, _MISSING)
 
 
 def evaluate(node, env, funcs=None):
@@ -199,7 +200,7 @@ def evaluate(node, env, funcs=None):
     evaluated arguments (``ceil_align``, a sizing function the check read)."""
     funcs = funcs or {}
     found = _bound(node, env)
-    if found is not None:
+    if found is not _MISSING:
         return found if isinstance(found, tuple) else (found, True)
     if isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, (int, bool))):
         return node.value, True
