@@ -336,6 +336,19 @@ def load_lacks_need(fix: Fix) -> Callable | None:
     return found
 
 
+def check_reads(fix: Fix) -> tuple[str, ...]:
+    """Files the fix's check reads besides its diffs' and markers' (``READS`` in its
+    fixed_when.py): a partial copy of a release (the support matrix) must hold them."""
+    module = _check_module(fix)
+    reads = getattr(module, "READS", ())
+    if not isinstance(reads, tuple) or not all(isinstance(r, str) for r in reads):
+        raise CheckError(f"{FIXED_WHEN_FILE}: READS is not a tuple of paths")
+    try:
+        return tuple(diffs.check_path(r) for r in reads)
+    except diffs.DiffError as exc:
+        raise CheckError(f"{FIXED_WHEN_FILE}: READS: {exc}") from exc
+
+
 def run_check(check: Callable, read: Callable[[str], str | None]) -> str | None:
     try:
         found = check(read)

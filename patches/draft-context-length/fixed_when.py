@@ -29,6 +29,7 @@ POOL_FILES = (  # where req_to_token pools are built
     "sglang/srt/mem_cache/kv_cache_configurator.py",
 )
 SIZING_FILES = ("sglang/srt/mem_cache/common.py", "sglang/srt/mem_cache/allocation_sizing.py")
+READS = POOL_FILES + SIZING_FILES  # besides the diffs' files: a partial copy must hold them
 CONTEXTS = (64, 4096)
 DRAFT_TOKENS = (2, 8, 64)
 PAGE_SIZES = (1, 64)

@@ -21,6 +21,7 @@ FILES = (
     ("sglang/srt/layers/attention/flashinfer_mla_backend.py", False),
 )
 SIZING_FILE = "sglang/srt/speculative/spec_utils.py"
+READS = (SIZING_FILE,)  # besides the diffs' files: a partial copy must hold it
 GRID = [(bs, topk, ctx, steps) for bs in (1, 8) for topk in (1, 4) for ctx in (64, 4096) for steps in (3, 5)]
 ALLOCATORS = ("zeros", "empty", "full", "ones")
 
