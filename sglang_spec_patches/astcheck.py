@@ -90,7 +90,8 @@ def _zero_target(stmt):
 def _graph_replay(fn):
     """The call that runs the captured graph: the last call named ``replay``,
     ``_replay`` or ``_replay_graph`` (a DeepEP adapter's ``replay()`` comes first)."""
-    calls = [n for n in ast.walk(fn) if isinstance(n, ast.Call) and call_name(n) in ("replay", "_replay", "_replay_graph")]
+    calls = [n for n in ast.walk(fn)
+             if isinstance(n, ast.Call) and call_name(n) in ("replay", "_replay", "_replay_graph")]
     return max(calls, key=lambda n: (n.lineno, n.col_offset)) if calls else None
 
 

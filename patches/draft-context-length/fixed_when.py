@@ -30,8 +30,8 @@ POOL_FILES = (  # where req_to_token pools are built
 )
 SIZING_FILES = ("sglang/srt/mem_cache/common.py", "sglang/srt/mem_cache/allocation_sizing.py")
 READS = POOL_FILES + SIZING_FILES  # besides the diffs' files: a partial copy must hold them
-CONTEXTS = (64, 4096)
-DRAFT_TOKENS = (2, 8, 64)
+CONTEXTS = (4096,)
+DRAFT_TOKENS = (2, 64)
 PAGE_SIZES = (1, 64)
 ROPE_OWNERS = ("hf_text_config", "hf_config")
 
@@ -149,11 +149,11 @@ def _least(fn, expr, env):
 
 def _wide_enough(tree, fn, expr, grid):
     read_names = {n.id for n in reach([expr], local_values(fn)) if isinstance(n, ast.Name)}
+    forwarded = {param: list(_calls_passing(tree, fn.name, param)) for param in _params(fn) & read_names}
     try:
         for need, env in grid:
             env = dict(env)
-            for param in _params(fn) & read_names:  # a width forwarded by the callers in this file
-                passed = list(_calls_passing(tree, fn.name, param))
+            for param, passed in forwarded.items():  # a width forwarded by the callers in this file
                 if passed:
                     env[param] = (min(_least(caller, kw.value, env) for caller, kw in passed), False)
             if _least(fn, expr, env) < need:

@@ -33,7 +33,8 @@ def check(read):
     for k in TOKENS_PER_REQUEST:
         padded_replay = {"batch_size": RAW, "raw_bs": RAW, "bs": PADDED, "num_tokens_per_bs": k,
                          "captured_req_width": k}
-        found = cleared_on_padded_replay(replay, padded_replay, ("raw_bs", "bs"), {None: (RAW, PADDED)})
+        found = cleared_on_padded_replay(replay, padded_replay, ("raw_bs", "bs"),
+                                         dict.fromkeys(BUFFERS, (RAW, PADDED)))
         cleared = found if cleared is None else {name: how for name, how in found.items() if name in cleared}
     if not all(name in cleared for name in BUFFERS):
         return None

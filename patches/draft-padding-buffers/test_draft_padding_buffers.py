@@ -87,7 +87,8 @@ def test_a_near_miss_keeps_the_bug_with_the_shim_on(cpu_env, tmp_path):
     without req_pool_indices; the upstream markers still match, which alone called it
     fixed before) is declined, and the real replay, shim on, still hands the graph an
     earlier batch's request-pool rows while the other three buffers are clean."""
-    root = build_near_miss(load_case(NEAR_MISSES / "draft_padding_buffers_three_of_four.py"), tmp_path / "t", whole=True)
+    case = load_case(NEAR_MISSES / "draft_padding_buffers_three_of_four.py")
+    root = build_near_miss(case, tmp_path / "t", whole=True)
     fix = engine.load_fix(Path(__file__).parent)
     assert engine.plan(engine.SourceTree(root), [fix]).decision(fix.id).state == engine.DECLINED
     lines = run_harness(root, HARNESS, "on")

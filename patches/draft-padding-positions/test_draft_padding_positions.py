@@ -37,7 +37,8 @@ def test_a_near_miss_keeps_the_bug_with_the_shim_on(cpu_env, tmp_path):
     which alone called it fixed before) is declined, and the real replay, shim on, still
     hands the graph stale, non-zero positions in the padded slots (the replay harness of
     draft-padding-buffers, which records them, on this release)."""
-    root = build_near_miss(load_case(NEAR_MISSES / "draft_padding_positions_equal_branch.py"), tmp_path / "t", whole=True)
+    case = load_case(NEAR_MISSES / "draft_padding_positions_equal_branch.py")
+    root = build_near_miss(case, tmp_path / "t", whole=True)
     fix = engine.load_fix(Path(__file__).parent)
     assert engine.plan(engine.SourceTree(root), [fix]).decision(fix.id).state == engine.DECLINED
     lines = run_harness(root, HARNESS.parent.parent / "draft-padding-buffers" / "reproduce.py", "on")
