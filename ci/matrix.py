@@ -153,6 +153,11 @@ def shard(versions: list[str], spec: str | None) -> list[str]:
 
 def needed_members(fixes) -> set[str]:
     paths = {p for fix in fixes for p in fix.paths}
+    for fix in fixes:  # and what their checks read (a broken check declines its fix later)
+        try:
+            paths.update(engine.check_reads(fix))
+        except engine.CheckError:
+            pass
     return paths | set(VERSION_FILES) | {PLUGINS_INIT}
 
 

@@ -7,6 +7,7 @@ once; each check keeps only what its fix requires.
 """
 
 import ast
+import copy
 
 
 def method(tree, class_suffix, names):
@@ -63,52 +64,9 @@ def reads_graph_sizes(expr, assigned, attrs=("cuda_graph_bs",)):
                for n in reach([expr], assigned))
 
 
-def _real_counts(fn):
-    """Locals that hold the real (unpadded) batch's size: every assignment to them is
-    call-free arithmetic on ``forward_batch`` or on other such locals."""
-    values = {}
-    for node in ast.walk(fn):
-        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                if isinstance(target, ast.Name):
-                    values.setdefault(target.id, []).append(node.value)
-    real = set()
-    while True:
-        more = {name for name, exprs in values.items() if name not in real and all(
-            expr is not None and not any(isinstance(n, ast.Call) for n in ast.walk(expr))
-            and ({"forward_batch"} | real) & {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)}
-            for expr in exprs)}
-        if not more:
-            return real
-        real |= more
-
-
-def _names(expr):
-    return {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)} if expr is not None else set()
-
-
-def _padded_rows(target, real):
-    """'whole' or 'rows [lo:]' when target (x.buf or x.buf[...]) covers every padded
-    row, else None."""
-    if isinstance(target, ast.Attribute):
-        return "whole"
-    index = target.slice.elts[0] if isinstance(target.slice, ast.Tuple) else target.slice
-    if not isinstance(index, ast.Slice) or index.step is not None:
-        return None
-    lower, upper = index.lower, index.upper
-    if upper is not None and _names(upper) <= real:
-        return None  # stops at a real size: misses padded rows
-    if lower is None or (isinstance(lower, ast.Constant) and lower.value == 0):
-        return "whole"
-    if _names(lower) and _names(lower) <= real:
-        return f"rows [{ast.unparse(lower)}:]"
-    return None
-
-
-def _zeroed(stmt, real):
-    """(buffer, spelling) when stmt zeroes a buffer's padded rows, else None."""
-    target = None
+def _zero_target(stmt):
+    """The buffer expression (``x.buf`` or ``x.buf[...]``) ``stmt`` sets to zero, or None:
+    ``.zero_()``, ``.fill_(0)`` or ``x.buf[rows] = 0``."""
     if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
         call = stmt.value
         if isinstance(call.func, ast.Attribute) and not call.keywords and (
@@ -116,32 +74,420 @@ def _zeroed(stmt, real):
             or (call.func.attr == "fill_" and len(call.args) == 1
                 and isinstance(call.args[0], ast.Constant) and call.args[0].value == 0)):
             target = call.func.value
-    elif (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+        else:
+            return None
+    elif (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Subscript)
           and isinstance(stmt.value, ast.Constant) and stmt.value.value == 0):
         target = stmt.targets[0]
-        if not isinstance(target, ast.Subscript):
-            return None
-    buffer = target.value if isinstance(target, ast.Subscript) else target
-    if not (isinstance(buffer, ast.Attribute) and isinstance(buffer.value, ast.Name)):
+    else:
         return None
-    rows = _padded_rows(target, real)
-    return (buffer.attr, f"{ast.unparse(target)} ({rows})") if rows else None
+    buffer = target.value if isinstance(target, ast.Subscript) else target
+    if isinstance(buffer, ast.Attribute) and isinstance(buffer.value, ast.Name):
+        return target
+    return None
 
 
-def cleared_on_padded_replay(fn):
-    """Buffer -> how it is cleared, for statements run on every padded replay: at the
-    top of the function or inside ifs (not elses) that compare sizes."""
-    real = _real_counts(fn)
+def _graph_replay(fn):
+    """The call that runs the captured graph: the last call named ``replay``,
+    ``_replay`` or ``_replay_graph`` (a DeepEP adapter's ``replay()`` comes first)."""
+    calls = [n for n in ast.walk(fn)
+             if isinstance(n, ast.Call) and call_name(n) in ("replay", "_replay", "_replay_graph")]
+    return max(calls, key=lambda n: (n.lineno, n.col_offset)) if calls else None
+
+
+_FLAG = "_sglang_spec_patches_cleared"
+_PRESENT = ("a buffer", True)  # what a buffer is while the walk checks it: not None
+
+
+def cleared_on_padded_replay(fn, padded_replay, fixed, rows):
+    """Buffer -> how it is cleared, for every buffer that ``fn`` (a draft runner's
+    ``replay``/``execute``) sets to zero on every padded replay before the graph runs,
+    on the object the rest of the method reads it from (``self.`` or ``buffers.``), over
+    every padded row. Proven by walking ``fn`` with the padded replay's sizes bound
+    (``padded_replay``; names in ``fixed`` keep their value whatever ``fn`` assigns): a
+    clearing under ``if bs == raw_bs:``, in dead code, after the replay, or behind a test
+    the walk cannot decide (it counts both ways) does not count. ``rows``: buffer ->
+    (real rows, padded rows) in these sizes; the rows cleared must start at or below the
+    real count and reach the padded count (unsliced: the whole buffer)."""
+    replay = _graph_replay(fn)
+    if replay is None:
+        return {}
     found = {}
-
-    def visit(body):
-        for stmt in body:
-            if isinstance(stmt, ast.If) and isinstance(stmt.test, ast.Compare):
-                visit(stmt.body)
+    for stmt in sorted((n for n in ast.walk(fn) if isinstance(n, ast.stmt) and _zero_target(n) is not None),
+                       key=lambda n: n.lineno):
+        target = _zero_target(stmt)
+        buffer = target.value if isinstance(target, ast.Subscript) else target
+        name, owner = buffer.attr, buffer.value.id
+        if name in found or (name not in rows and None not in rows):
+            continue
+        owners = {n.value.id for n in ast.walk(fn) if isinstance(n, ast.Attribute) and n.attr == name
+                  and isinstance(n.value, ast.Name) and n is not buffer and not any(n is m for m in ast.walk(stmt))}
+        if owners and owner not in owners:
+            continue  # cleared on an object the replay does not read it from
+        real, padded = rows.get(name, rows.get(None))
+        walked, flagged_stmt, walked_replay = _flagged_copy(fn, stmt, replay)
+        env = {**padded_replay, name: _PRESENT}  # `if buffers.<name> is not None:` holds
+        try:
+            flags = values_on_paths(walked, walked_replay, env, measure=ast.Name(_FLAG, ast.Load()), fixed=fixed)
+            if not flags or any(v != (1, True) for v in flags):
                 continue
-            hit = _zeroed(stmt, real)
-            if hit:
-                found.setdefault(*hit)
-
-    visit(fn.body)
+            spelled = ast.unparse(target)
+            if isinstance(target, ast.Subscript):
+                index = target.slice.elts[0] if isinstance(target.slice, ast.Tuple) else target.slice
+                if not isinstance(index, ast.Slice) or index.step is not None:
+                    continue
+                lows = [(0, True)] if index.lower is None else values_on_paths(
+                    walked, flagged_stmt, env, measure=index.lower, fixed=fixed)
+                highs = [] if index.upper is None else values_on_paths(
+                    walked, flagged_stmt, env, measure=index.upper, fixed=fixed)
+                if any(v is None or v > real for v, _ in lows) or any(v is None or v < padded for v, _ in highs):
+                    continue
+                spelled += f" (rows [{ast.unparse(index.lower)}:])" if index.lower is not None else " (whole)"
+            else:
+                spelled += " (whole)"
+        except Unknown:
+            continue
+        found[name] = spelled
     return found
+
+
+def _flagged_copy(fn, stmt, replay):
+    """A copy of ``fn`` that sets a flag to 0 first and to 1 right after ``stmt``; the
+    copies of ``stmt`` and ``replay``."""
+    walked = copy.deepcopy(fn)
+    twin = {id(a): b for a, b in zip(ast.walk(fn), ast.walk(walked))}
+    new_stmt, new_replay = twin[id(stmt)], twin[id(replay)]
+    for node in ast.walk(walked):
+        for field in ("body", "orelse", "finalbody"):
+            body = getattr(node, field, None)
+            if isinstance(body, list) and any(s is new_stmt for s in body):
+                at = next(i for i, s in enumerate(body) if s is new_stmt)
+                body.insert(at + 1, ast.Assign([ast.Name(_FLAG, ast.Store())], ast.Constant(1), lineno=0))
+    walked.body.insert(0, ast.Assign([ast.Name(_FLAG, ast.Store())], ast.Constant(0), lineno=0))
+    return walked, new_stmt, new_replay
+
+
+# --- amounts: call-free arithmetic evaluated on values the check binds ------------------
+#
+# A check that must prove an amount (a buffer's length against what a kernel writes)
+# extracts the expression and evaluates it on a small grid of values it binds itself.
+# Nothing of SGLang runs: only the arithmetic below, on names and attributes found in
+# ``env`` (by name: ``self.topk`` and ``topk`` both read ``env["topk"]``). A value is a
+# pair (number, exact); ``max(a, <unbound>)`` is a lower bound (not exact), which is
+# enough to prove "at least", and is refused wherever an exact value is needed.
+
+
+_MISSING = object()
+
+
+class Unknown(Exception):
+    """The expression reads something the check did not bind, or that is no arithmetic."""
+
+
+def _bound(node, env):
+    if isinstance(node, ast.Name):
+        key = node.id
+    elif isinstance(node, ast.Attribute):
+        key = node.attr
+    elif isinstance(node, ast.Call):
+        key = call_name(node)  # bound: what the call returns (max_speculative_num_draft_tokens())
+    else:
+        return _MISSING
+    return env.get(key, _MISSING)
+
+
+def evaluate(node, env, funcs=None):
+    """(value, exact) of ``node``; ``funcs``: name -> plain Python function over the
+    evaluated arguments (``ceil_align``, a sizing function the check read)."""
+    funcs = funcs or {}
+    found = _bound(node, env)
+    if found is not _MISSING:
+        return found if isinstance(found, tuple) else (found, True)
+    if isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, (int, bool))):
+        return node.value, True
+    if isinstance(node, ast.BinOp):
+        (a, ea), (b, eb) = evaluate(node.left, env, funcs), evaluate(node.right, env, funcs)
+        if a is None or b is None:
+            raise Unknown(ast.unparse(node))
+        op = type(node.op)
+        if op is ast.Add:
+            return a + b, ea and eb
+        if op is ast.Mult and a >= 0 and b >= 0:
+            return a * b, ea and eb
+        if op is ast.Sub and eb:
+            return a - b, ea
+        if ea and eb and op in _EXACT_OPS and not (op in (ast.FloorDiv, ast.Mod) and b == 0):
+            return _EXACT_OPS[op](a, b), True
+        raise Unknown(ast.unparse(node))
+    if isinstance(node, ast.UnaryOp):
+        value, exact = evaluate(node.operand, env, funcs)
+        if exact and isinstance(node.op, ast.Not):
+            return not value, True
+        if exact and isinstance(node.op, ast.USub) and value is not None:
+            return -value, True
+        raise Unknown(ast.unparse(node))
+    if isinstance(node, ast.BoolOp):
+        for i, part in enumerate(node.values):
+            value, exact = evaluate(part, env, funcs)
+            last = i == len(node.values) - 1
+            if last or (isinstance(node.op, ast.Or) and value) or (isinstance(node.op, ast.And) and not value):
+                if not exact and not last:
+                    raise Unknown(ast.unparse(node))
+                return value, exact
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        (a, ea), (b, eb) = evaluate(node.left, env, funcs), evaluate(node.comparators[0], env, funcs)
+        op = type(node.ops[0])
+        if ea and eb and op in _COMPARES and (op in (ast.Is, ast.IsNot, ast.Eq, ast.NotEq)
+                                             or (a is not None and b is not None)):
+            return _COMPARES[op](a, b), True
+        raise Unknown(ast.unparse(node))
+    if isinstance(node, ast.IfExp):
+        test, exact = evaluate(node.test, env, funcs)
+        if exact:
+            return evaluate(node.body if test else node.orelse, env, funcs)
+    if isinstance(node, ast.Call) and not node.keywords:
+        name = call_name(node)
+        if name == "max" and node.args:
+            known = []
+            for arg in node.args:
+                try:
+                    known.append(evaluate(arg, env, funcs))
+                except Unknown:
+                    known.append(None)
+            values = [k for k in known if k is not None and k[0] is not None]
+            if values:
+                return max(v for v, _ in values), len(values) == len(known) and all(e for _, e in values)
+        elif name in ("min", "int") or name in funcs:
+            args = [evaluate(arg, env, funcs) for arg in node.args]
+            if all(e and v is not None for v, e in args):
+                fn = {"min": min, "int": int}.get(name) or funcs[name]
+                return fn(*(v for v, _ in args)), True
+    raise Unknown(ast.unparse(node))
+
+
+_EXACT_OPS = {ast.FloorDiv: lambda a, b: a // b, ast.Mod: lambda a, b: a % b, ast.Pow: lambda a, b: a ** b,
+              ast.Mult: lambda a, b: a * b}
+_COMPARES = {ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b,
+             ast.GtE: lambda a, b: a >= b, ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b,
+             ast.Is: lambda a, b: a is b, ast.IsNot: lambda a, b: a is not b}
+_UNSET = object()  # a local assigned something the evaluator cannot compute
+_MAX_PATHS = 256
+
+
+def _path_plan(fn, wanted, measure):
+    """The statements ``values_on_paths`` must visit: those holding ``wanted`` (or a
+    return), and those that assign a local it depends on. Kept on ``fn``: a check asks
+    the same question on many grid points."""
+    plans = fn.__dict__.setdefault("_sglang_spec_patches_paths", {})
+    key = (id(wanted), id(measure))
+    if key in plans:
+        return plans[key][2:]
+    exprs = [measure] if measure is not None else [n.value for n in ast.walk(fn)
+                                                   if isinstance(n, ast.Return) and n.value is not None]
+    assigned = local_values(fn)
+    for node in ast.walk(fn):  # x += ... reads x too
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            assigned.setdefault(node.target.id, []).append(node.value)
+    tests = [n.test for n in ast.walk(fn) if isinstance(n, (ast.If, ast.While))]  # which branch runs
+    relevant = {n.id for n in reach(exprs + tests, assigned) if isinstance(n, ast.Name)} & set(assigned)
+    parents = {id(child): node for node in ast.walk(fn) for child in ast.iter_child_nodes(node)}
+
+    def with_ancestors(nodes):
+        marked = set()
+        for node in nodes:
+            while node is not None and id(node) not in marked:
+                marked.add(id(node))
+                node = parents.get(id(node))
+        return marked
+
+    holders = with_ancestors([wanted] if wanted is not None else
+                             [n for n in ast.walk(fn) if isinstance(n, ast.Return)])
+    # statements that assign a tracked local, return, or hold wanted
+    touching = holders | with_ancestors([n for n in ast.walk(fn) if isinstance(n, ast.Return) or (
+        isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id in relevant)])
+
+    plans[key] = (wanted, measure, holders, touching)  # kept alive: their ids stay their own
+    return holders, touching
+
+
+def values_on_paths(fn, wanted, env, funcs=None, measure=None, fixed=()):
+    """Every (value, exact) the expression ``wanted`` (a node inside ``fn``) takes on the
+    paths through ``fn`` that reach it, walking the statements in order: locals are
+    assigned as they go, an ``if`` whose test evaluates takes its branch, one that does
+    not takes both; loops run their body once, ``try`` its body. Raises Unknown where a
+    path reaches ``wanted`` with a value it cannot compute. ``wanted=None`` collects what
+    the function returns. ``measure``: evaluate this expression instead where ``wanted``
+    is reached (a local's value at a call). ``fixed``: names bound in ``env`` that
+    assignments in ``fn`` never change (the grid's batch sizes). Only the locals the
+    measured expression depends on are tracked, so a branch that assigns none of them
+    does not fork the walk."""
+    funcs = funcs or {}
+    found = []
+    measure = wanted if measure is None else measure
+    holders, touching = _path_plan(fn, wanted, measure)
+
+    def env_of(state):
+        merged = dict(env)
+        for name, value in state.items():
+            if value is _UNSET:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
+        return merged
+
+    def note(node, state):
+        if wanted is not None and id(node) in holders:
+            found.append(evaluate(measure, env_of(state), funcs))
+
+    def run(body, states):
+        for stmt in body:
+            if not states:
+                return states
+            if id(stmt) not in touching:
+                continue
+            if isinstance(stmt, ast.If):
+                after = []
+                for state in states:
+                    note(stmt.test, state)
+                    try:
+                        test, exact = evaluate(stmt.test, env_of(state), funcs)
+                    except Unknown:
+                        test, exact = None, False
+                    if not exact or test:
+                        after += run(stmt.body, [dict(state)])
+                    if not exact or not test:
+                        after += run(stmt.orelse, [dict(state)])
+                unique = {tuple(sorted(s.items(), key=lambda kv: kv[0])): s for s in after
+                          if all(v is _UNSET or isinstance(v, tuple) for v in s.values())}
+                states = (list(unique.values()) if len(unique) == len(after) else after)[:_MAX_PATHS]
+                continue
+            if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)):
+                header = getattr(stmt, "iter", None) or getattr(stmt, "test", None)
+                for state in states:
+                    if header is not None:
+                        note(header, state)
+                    for item in getattr(stmt, "items", []):
+                        note(item, state)
+                if isinstance(stmt, ast.While) and isinstance(stmt.test, ast.Constant) and not stmt.test.value:
+                    continue  # while False: never runs
+                states = run(stmt.body, states)
+                states = run(getattr(stmt, "finalbody", []), states)
+                continue
+            for state in states:
+                note(stmt, state)
+            if isinstance(stmt, ast.Return):
+                if wanted is None and stmt.value is not None:
+                    for state in states:
+                        found.append(evaluate(stmt.value, env_of(state), funcs))
+                return []
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and stmt.value is not None:
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                value = (ast.BinOp(ast.Name(stmt.target.id, ast.Load()), stmt.op, stmt.value)
+                         if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name) else stmt.value)
+                for state in states:
+                    try:
+                        computed = evaluate(value, env_of(state), funcs)
+                    except Unknown:
+                        computed = _UNSET
+                    for target in targets:
+                        if isinstance(target, ast.Name) and target.id not in fixed:
+                            state[target.id] = computed
+        return states
+
+    run(fn.body, [{}])
+    return found
+
+
+_LENGTH_OF = ("numel", "__len__")
+_NEW_OF_LENGTH = ("new_ones", "new_zeros", "new_full", "new_empty")
+_TENSOR_OF_LENGTH = ("full", "ones", "zeros", "empty")
+_CONCAT = ("cat", "concat", "concatenate")
+
+
+class _Lengths(ast.NodeTransformer):
+    def __init__(self, attrs):
+        self.attrs = attrs
+
+    def visit_Attribute(self, node):
+        if node.attr in self.attrs and isinstance(node.value, ast.Name) and node.value.id == "self":
+            return ast.copy_location(ast.Name(f"self_{node.attr}", node.ctx), node)
+        return self.generic_visit(node)
+
+    def visit_Subscript(self, node):  # x.shape[0]
+        self.generic_visit(node)
+        if (isinstance(node.value, ast.Attribute) and node.value.attr == "shape"
+                and isinstance(node.slice, ast.Constant) and node.slice.value == 0):
+            return node.value.value
+        return node
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        name, args = call_name(node), node.args
+        value = node.func.value if isinstance(node.func, ast.Attribute) else None
+        first = args[0] if args else None
+        if isinstance(first, ast.Tuple) and len(first.elts) == 1:
+            first = first.elts[0]  # torch.full((n,), ...)
+        if name in _LENGTH_OF and value is not None and not args:
+            return value
+        if name == "size" and value is not None and len(args) == 1 and isinstance(args[0], ast.Constant) \
+                and args[0].value == 0:
+            return value
+        if name == "len" and len(args) == 1:
+            return args[0]
+        if name in _NEW_OF_LENGTH and value is not None and first is not None:
+            return first
+        if name in _TENSOR_OF_LENGTH and isinstance(node.func, ast.Attribute) and first is not None:
+            return first
+        if name in _CONCAT and len(args) == 1 and isinstance(args[0], (ast.List, ast.Tuple)) \
+                and all(k.arg == "dim" and isinstance(k.value, ast.Constant) and k.value.value in (0, -1)
+                        for k in node.keywords) and args[0].elts:
+            total = args[0].elts[0]
+            for part in args[0].elts[1:]:
+                total = ast.BinOp(total, ast.Add(), part)
+            return total
+        if name == "pad" and len(args) >= 2 and isinstance(args[1], (ast.Tuple, ast.List)) \
+                and len(args[1].elts) == 2:  # F.pad(x, (before, after), value=...)
+            return ast.BinOp(ast.BinOp(args[0], ast.Add(), args[1].elts[0]), ast.Add(), args[1].elts[1])
+        return node
+
+
+def as_lengths(fn, attrs=()):
+    """A copy of ``fn`` in which every 1-D tensor stands for its length, so a check can
+    walk how long a buffer grows (``values_on_paths``): ``self.<attr>`` for ``attrs``
+    becomes the local ``self_<attr>``; ``x.numel()``, ``len(x)``, ``x.shape[0]``,
+    ``x.size(0)`` become ``x``; ``torch.full((n,), v)``, ``torch.ones(n)``,
+    ``x.new_ones(n)`` become ``n``; ``torch.cat([a, b])`` becomes ``a + b``;
+    ``F.pad(x, (lo, hi))`` becomes ``x + lo + hi``. Anything else stays as it is (and the
+    evaluator does not know it)."""
+    return ast.fix_missing_locations(_Lengths(set(attrs)).visit(copy.deepcopy(fn)))
+
+
+# (draft tokens, requests in the padded batch, real requests) for the verify-mask grid
+VERIFY_GRID = [(d, bs, raw) for d in (2, 4, 8) for bs in (4, 16) for raw in (1, 3, bs)]
+
+
+def returns_full_verify_mask(fn):
+    """Whether ``generate_attn_arg_prefill`` (EAGLE's or n-gram's verify input) returns,
+    as the last element of every ``return``, a tree mask at least as long as FlashInfer
+    reads for the padded batch: ``paged_kernel_lens_sum * D + D * D * bs`` booleans, ``bs``
+    being ``len(req_pool_indices)`` (padded requests included), while ``self.custom_mask``
+    was built for the real requests only. Proven on a grid of draft-token counts, padded
+    and real batch sizes (``VERIFY_GRID``; 40 tokens a real request, fill 1 a padded
+    one), following the function's locals and branches."""
+    walked = as_lengths(fn, ("custom_mask",))
+    returns = [n for n in ast.walk(walked) if isinstance(n, ast.Return)
+               and isinstance(n.value, ast.Tuple) and n.value.elts]
+    if not returns:
+        return False
+    for d, bs, raw in VERIFY_GRID:
+        kv_sum = 40 * raw + (bs - raw)  # paged_kernel_lens_sum of the padded batch
+        env = {"self_custom_mask": 40 * raw * d + d * d * raw, "req_pool_indices": bs,
+               "paged_kernel_lens_sum": kv_sum, "draft_token_num": d}
+        need = kv_sum * d + d * d * bs
+        try:
+            lengths = [v for ret in returns for v in values_on_paths(walked, ret, env, measure=ret.value.elts[-1])]
+        except Unknown:
+            return False
+        if not lengths or any(not isinstance(v, int) or v < need for v, _ in lengths):
+            return False
+    return True

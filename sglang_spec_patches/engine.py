@@ -6,9 +6,9 @@ family. Whether a fix applies is decided by the source alone:
 * forward diff matches      -> ``applies``
 * reverse diff matches      -> ``already-fixed`` (baked, or patched by hand), also
                                when found re-anchored and it round-trips exactly
-* an upstream marker found  -> ``not-applicable`` (the release carries the fix)
-* the fix's "fixed when"    -> ``not-applicable`` (the tree carries an equivalent fix,
-  check holds                  e.g. from a downstream patch set)
+* the fix's "fixed when"    -> ``not-applicable``: "the release carries the upstream fix"
+  check proves the fix         where an upstream marker names what was found, else "the
+                               tree carries an equivalent fix" (e.g. a downstream patch set)
 * diff re-anchored, and the -> ``applies`` (a neighbouring downstream edit; see
   check holds on the result    ``diffs.apply_anchored``)
 * target files absent       -> ``not-applicable`` (the release lacks the code)
@@ -22,9 +22,14 @@ the two ``applies`` outcomes and ``declined`` become ``not-applicable`` ("releas
 what the bug needs"); every other row keeps its order and reason, so a baked tree still
 reads ``already-fixed`` and a release with the upstream fix still says so.
 
-The version only decides which family's diff is tried first. A fix's "fixed when"
+``not-applicable`` is a promise that the bug is absent, so it is given only on a proof:
+an upstream marker (a regex on a line) never decides alone, whatever version the tree
+reports; it only names what the check proved. A marker the check cannot back (dead
+code, a partial fix, a spelling the check does not know) is reported in the ``declined``
+reason. The version only decides which family's diff is tried first (and whether a
+proven fix is called upstream's or a backport). A fix's "fixed when"
 check is ``patches/<id>/fixed_when.py``: ``check(read) -> str | None``, where
-``read(relpath)`` gives a file's text (or None) and the answer says what it recognised.
+``read(relpath)`` gives a file's text (or None) and the answer says what it proved.
 The same file may define ``lacks_need(read) -> str | None``: a proof that the tree
 lacks what the bug needs (the answer says what was proven), None when it cannot prove
 it. It is weighed where ``"needs"`` is, and only a proof makes ``not-applicable``.
@@ -331,6 +336,19 @@ def load_lacks_need(fix: Fix) -> Callable | None:
     return found
 
 
+def check_reads(fix: Fix) -> tuple[str, ...]:
+    """Files the fix's check reads besides its diffs' and markers' (``READS`` in its
+    fixed_when.py): a partial copy of a release (the support matrix) must hold them."""
+    module = _check_module(fix)
+    reads = getattr(module, "READS", ())
+    if not isinstance(reads, tuple) or not all(isinstance(r, str) for r in reads):
+        raise CheckError(f"{FIXED_WHEN_FILE}: READS is not a tuple of paths")
+    try:
+        return tuple(diffs.check_path(r) for r in reads)
+    except diffs.DiffError as exc:
+        raise CheckError(f"{FIXED_WHEN_FILE}: READS: {exc}") from exc
+
+
 def run_check(check: Callable, read: Callable[[str], str | None]) -> str | None:
     try:
         found = check(read)
@@ -403,21 +421,18 @@ def _decide(fix: Fix, tree: SourceTree, version: Version | None) -> Decision:
                                 fam.name, fam.paths, reanchored=notes)
         except diffs.DoesNotApply:
             pass
-    for marker in fix.markers:
-        text = tree.read(marker.file)
-        if text is not None and marker.pattern.search(text):
-            if not _predates(version, fix):
-                return Decision(fix.id, NOT_APPLICABLE, UPSTREAM_FIX + marker.means)
-            # A tagged release older than the fix: someone backported it. The fix's own
-            # check (below) judges the whole guarantee; without one, the marker does.
-            if load_check(fix) is None:
-                backported = f"{marker.means}, in a {version} tree (backported)"
-                return Decision(fix.id, NOT_APPLICABLE, TREE_FIX + backported, recognised=backported)
-    check = load_check(fix)  # only now: a plain release never needs (nor loads) it
-    if check is not None:
+    check = load_check(fix)  # only now: a release our diffs match never needs (nor loads) it
+    markers = [m for m in fix.markers if (t := tree.read(m.file)) is not None and m.pattern.search(t)]
+    if check is None:
+        tried += [f"upstream marker found ({m.means}), but the fix has no check to prove it" for m in markers]
+    else:
         recognised = run_check(check, tree.read)
-        if recognised:
+        if recognised and markers and not _predates(version, fix):
+            return Decision(fix.id, NOT_APPLICABLE, f"{UPSTREAM_FIX}{markers[0].means} (proven: {recognised})")
+        if recognised:  # (with a marker in a tagged release older than the fix: a backport)
             return Decision(fix.id, NOT_APPLICABLE, TREE_FIX + recognised, recognised=recognised)
+        tried += [f"upstream marker found ({m.means}), but the fix's check does not prove the fix there"
+                  for m in markers]
         for fam, texts in usable:
             try:
                 patched, notes = _apply_anchored(texts, fam, reverse=False)

@@ -167,10 +167,13 @@ def test_editable_build_classified_differently_is_an_error(tmp_path):
 
 
 def test_family_that_still_applies_where_upstream_fixed_it_is_an_error(tmp_path):
-    # The anchor occurs twice, so the engine refuses it and the marker says "carries fix";
+    # The anchor occurs twice, so the engine refuses it and the check behind the marker says
+    # "carries fix";
     # GNU patch -F0 would still apply the diff at the first place.
     make_fix(tmp_path / "patches", "a-fix", {"0.4.10": (">=0.4.10", hunk(1, ["v1 = 1", "-v2 = 2", "+v2 = 21", "v3 = 3"]))},
              markers=["^fixed = 1$"])
+    (tmp_path / "patches/a-fix" / engine.FIXED_WHEN_FILE).write_text(  # what proves the marker
+        f"def check(read):\n    return 'fixed is 1' if 'fixed = 1' in read({TARGET!r}) else None\n")
     text = "v1 = 1\nv2 = 2\nv3 = 3\nv1 = 1\nv2 = 2\nv3 = 3\nfixed = 1\n"
     entry = run_synthetic(tmp_path, text=text)
     assert entry["fixes"]["a-fix"]["state"] == matrix.CARRIES

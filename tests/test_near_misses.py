@@ -12,7 +12,8 @@ import pytest
 from sglang_spec_patches import engine
 from test_downstream import build
 
-CASES = sorted(p for p in (Path(__file__).parent / "near_misses").glob("*.py"))
+NEAR_MISSES = Path(__file__).parent / "near_misses"
+CASES = sorted(NEAR_MISSES.glob("*.py"))
 FIXES = {f.id: f for f in engine.load_fixes()}
 
 
@@ -50,3 +51,18 @@ def test_a_near_miss_is_never_called_fixed(tmp_path, path):
         assert tree.version() == case.VERSION
     d = engine.plan(tree, [FIXES[case.FIX]]).decision(case.FIX)
     assert d.state in (engine.APPLIES, engine.DECLINED), f"{case.FIX} reads {d.state}: {d.reason}"
+
+
+# The fixes whose checks prove amounts and conditions (the capture-bs pair joins when its
+# checks do); each is tried on at least three trees, and one editable build per marker.
+COVERED = ("draft-padding-positions", "draft-padding-buffers", "verify-mask-padding", "ngram-verify-mask",
+           "draft-context-length", "spec-disable-padding", "draft-kv-indices-topk", "draft-seq-lens-sum")
+
+
+def test_every_covered_fix_is_tried_on_three_trees_and_an_editable_build():
+    cases = [load_case(p) for p in CASES]
+    for fix_id in COVERED:
+        mine = [c for c in cases if c.FIX == fix_id]
+        assert len(mine) >= 3, f"{fix_id}: {len(mine)} near misses"
+        if FIXES[fix_id].markers:
+            assert any(getattr(c, "VERSION", "").startswith("0.0.0.dev") for c in mine), fix_id

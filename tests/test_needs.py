@@ -96,11 +96,12 @@ def test_a_baked_tree_reads_already_fixed_without_what_the_bug_needs(tmp_path):
 
 
 def test_an_upstream_fix_keeps_its_reason_without_what_the_bug_needs(tmp_path):
-    fix = make_fix(tmp_path / "patches", needs=[NEED], markers=["^    c = 4$"])
+    check = "def check(read):\n    return 'c is 4' if 'c = 4' in read('sglang/srt/thing.py') else None\n"
+    fix = make_fix(tmp_path / "patches", needs=[NEED], markers=["^    c = 4$"], check=check)
     tree = make_tree(tmp_path / "tree", target=SOURCE.replace("c = 3", "c = 4"))
     (tmp_path / "tree/sglang/version.py").write_text('__version__ = "9.0"\n')  # the fix's first_fixed
     d = decide(fix, tree)
-    assert (d.state, d.reason) == (engine.NOT_APPLICABLE, engine.UPSTREAM_FIX + "upstream rewrote c")
+    assert (d.state, d.reason) == (engine.NOT_APPLICABLE, engine.UPSTREAM_FIX + "upstream rewrote c (proven: c is 4)")
 
 
 def test_an_equivalent_fix_in_the_tree_keeps_its_reason_without_what_the_bug_needs(tmp_path):

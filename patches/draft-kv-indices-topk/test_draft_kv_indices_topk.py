@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from sglang_releases import run_harness
+from sglang_spec_patches import engine
+from test_near_misses import NEAR_MISSES, build_near_miss, load_case
 
 pytestmark = pytest.mark.slow
 
@@ -35,3 +37,16 @@ def test_draft_kv_indices_rows_hold_what_the_kernel_writes(cpu_env, release):
     assert all(s["end"] <= s["row"] for s in fixed_steps), fixed_steps
     assert fixed["past_buffer"] == 0 and fixed["last_row_written"] <= fixed["row"], fixed
     assert all(s["wrong"] == 0 for s in fixed_steps if "wrong" in s), fixed_steps
+
+
+def test_a_near_miss_keeps_the_bug_with_the_shim_on(cpu_env, tmp_path):
+    """tests/near_misses/draft_kv_indices_topk_added.py (the row gains topk entries
+    instead of the topk factor; the old check, which only asked whether the size reads
+    topk, called it fixed) is declined, and the harness, shim on, still shows the kernel
+    filling every row past its width and the last one past the buffer."""
+    root = build_near_miss(load_case(NEAR_MISSES / "draft_kv_indices_topk_added.py"), tmp_path / "t", whole=True)
+    fix = engine.load_fix(Path(__file__).parent)
+    assert engine.plan(engine.SourceTree(root), [fix]).decision(fix.id).state == engine.DECLINED
+    steps, summary = run(root, "on")
+    assert all(s["end"] > s["row"] for s in steps), steps
+    assert summary["past_buffer"] > 0, summary

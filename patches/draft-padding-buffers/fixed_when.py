@@ -1,12 +1,14 @@
-"""draft-padding-buffers holds when the EAGLE draft runner's ``replay`` clears the padded
-slots of ``topk_p``, ``topk_index``, ``hidden_states`` and ``req_pool_indices`` before the
-graph runs: whole buffers or the rows from the real batch size on, on any object
-(``self.`` or ``buffers.``), with ``.zero_()``, ``.fill_(0)`` or ``x[rows] = 0``, in
-``replay`` (``execute`` in later releases) itself or under an ``if`` that compares
-(the padding branch).
+"""draft-padding-buffers holds when the EAGLE draft runner's ``replay`` (``execute`` in
+later releases) sets the padded slots of ``topk_p``, ``topk_index``, ``hidden_states``
+and ``req_pool_indices`` - all four - to zero on every padded replay before the graph
+runs, on the object the graph reads them from (``self.`` or ``buffers.``): whole
+buffers or the rows from the real batch size on, with ``.zero_()``, ``.fill_(0)`` or
+``x[rows] = 0``. Proven by walking the method with a padded replay's sizes bound
+(5 requests padded to 8, 1 and 4 tokens a request): a clearing under ``if bs == raw_bs:``, in dead code, after
+the replay, on another object, or stopping short of the padded rows does not count
+(``astcheck.cleared_on_padded_replay``).
 
-Read by the engine only (no SGLang import; the padding-branch reading is shared in
-``sglang_spec_patches.astcheck``): ``check(read) -> str | None``.
+Read by the engine only (no SGLang import): ``check(read) -> str | None``.
 """
 
 import ast
@@ -17,6 +19,7 @@ FILE = "sglang/srt/speculative/eagle_draft_cuda_graph_runner.py"
 CLASS_SUFFIX = "DraftCudaGraphRunner"
 BUFFERS = ("topk_p", "topk_index", "hidden_states", "req_pool_indices")
 METHODS = ("replay", "execute")
+RAW, PADDED, TOKENS_PER_REQUEST = 5, 8, (1, 4)
 
 
 def check(read):
@@ -26,8 +29,14 @@ def check(read):
     replay = method(ast.parse(text), CLASS_SUFFIX, METHODS)
     if replay is None:
         return None
-    cleared = cleared_on_padded_replay(replay)
+    cleared = None
+    for k in TOKENS_PER_REQUEST:
+        padded_replay = {"batch_size": RAW, "raw_bs": RAW, "bs": PADDED, "num_tokens_per_bs": k,
+                         "captured_req_width": k}
+        found = cleared_on_padded_replay(replay, padded_replay, ("raw_bs", "bs"),
+                                         dict.fromkeys(BUFFERS, (RAW, PADDED)))
+        cleared = found if cleared is None else {name: how for name, how in found.items() if name in cleared}
     if not all(name in cleared for name in BUFFERS):
         return None
     spelled = ", ".join(f"{cleared[name]}" for name in BUFFERS)
-    return f"{replay.name}() clears the padded draft slots: {spelled}"
+    return f"{replay.name}() clears the padded draft slots: {spelled}, on every padded replay before the graph runs"

@@ -13,6 +13,7 @@ import pytest
 
 from sglang_releases import run_harness, unpack
 from sglang_spec_patches import diffs, engine
+from test_near_misses import NEAR_MISSES, build_near_miss, load_case
 
 pytestmark = pytest.mark.slow
 
@@ -79,3 +80,20 @@ def test_texts_compose_in_either_order_and_come_apart_again():
     # Either one reverses out of the combined text, leaving exactly the other alone.
     assert diffs.apply(pos_first, patch[BUFFERS], reverse=True) == diffs.apply(base, patch[POSITIONS])
     assert diffs.apply(pos_first, patch[POSITIONS], reverse=True) == diffs.apply(base, patch[BUFFERS])
+
+
+def test_a_near_miss_keeps_the_bug_with_the_shim_on(cpu_env, tmp_path):
+    """tests/near_misses/draft_padding_buffers_three_of_four.py (0.5.12.post1's clearing
+    without req_pool_indices; the upstream markers still match, which alone called it
+    fixed before) is declined, and the real replay, shim on, still hands the graph an
+    earlier batch's request-pool rows while the other three buffers are clean."""
+    case = load_case(NEAR_MISSES / "draft_padding_buffers_three_of_four.py")
+    root = build_near_miss(case, tmp_path / "t", whole=True)
+    fix = engine.load_fix(Path(__file__).parent)
+    assert engine.plan(engine.SourceTree(root), [fix]).decision(fix.id).state == engine.DECLINED
+    lines = run_harness(root, HARNESS, "on")
+    assert len(lines) == 3 and all(r["bs"] == 8 and r["raw_bs"] == 5 for r in lines), lines
+    for r in lines:
+        assert r["req_pool_indices"] == STALE["req_pool_indices"] and r["rows_read"] == STALE["rows_read"], r
+        assert {k: r[k] for k in ("topk_p", "topk_index", "hidden_states")} == {
+            k: CLEARED[k] for k in ("topk_p", "topk_index", "hidden_states")}, r

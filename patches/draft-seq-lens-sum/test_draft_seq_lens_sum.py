@@ -17,6 +17,7 @@ import pytest
 
 from sglang_releases import run_harness, unpack
 from sglang_spec_patches import engine
+from test_near_misses import NEAR_MISSES, build_near_miss, load_case
 
 HARNESS = Path(__file__).with_name("reproduce.py")
 FIX = engine.load_fix(Path(__file__).parent)
@@ -25,7 +26,7 @@ TOPK, PADDED_ROWS, FILL = 4, 3, 1  # the harness's scenario; FILL is FlashInfer'
 SHORT = TOPK * PADDED_ROWS * FILL
 
 
-def run(release, disable):
+def run(release, disable):  # a release, or the root of a tree built from one
     lines = run_harness(release, HARNESS, "on", disable=disable)
     by_replay = {}
     for line in lines:
@@ -80,7 +81,8 @@ def test_fixed_when_is_false_on_an_affected_release_and_true_once_patched(releas
 
 @pytest.mark.parametrize("release", ["0.5.14", "0.5.23"])
 def test_fixed_when_recognises_upstreams_padded_sum(release):
-    assert "padded sum before init_forward_metadata_out_graph()" in fixed_when(engine.SourceTree(unpack(release)).read)
+    assert ("gives init_forward_metadata_out_graph() forward_batch.seq_lens_sum = raw sum + (bs - raw_bs)"
+            in fixed_when(engine.SourceTree(unpack(release)).read))
 
 
 @pytest.mark.parametrize("edit", [
@@ -94,3 +96,16 @@ def test_fixed_when_rejects_near_misses(edit):
     assert text.count(edit[0]) == 1
     edited = text.replace(*edit)
     assert fixed_when(lambda rel: edited if rel == RUNNER else None) is None
+
+
+@pytest.mark.slow
+def test_a_near_miss_keeps_the_bug_with_the_shim_on(cpu_env, tmp_path):
+    """tests/near_misses/draft_seq_lens_sum_no_factor.py (a padded sum that adds one fill
+    value, not one per padded row) is declined, and the harness, shim on, shows why: the
+    backends still slice kv_indices short of what the kernel writes (two of the three
+    padded rows missing). The old name-based check called this tree fixed."""
+    case = load_case(NEAR_MISSES / "draft_seq_lens_sum_no_factor.py")
+    root = build_near_miss(case, tmp_path / "tree", whole=True)
+    assert engine.plan(engine.SourceTree(root), [FIX]).decision(FIX.id).state == engine.DECLINED
+    ran = [s for s in steps(run(root, "")["padded"]) if "view" in s]
+    assert len(ran) == 2 and all(s["written"] - s["view"] == TOPK * (PADDED_ROWS - 1) * FILL for s in ran), ran

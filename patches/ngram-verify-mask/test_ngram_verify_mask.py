@@ -12,6 +12,7 @@ import pytest
 
 from sglang_releases import run_harness, unpack
 from sglang_spec_patches import engine
+from test_near_misses import NEAR_MISSES, build_near_miss, load_case
 
 HARNESS = Path(__file__).with_name("reproduce.py")
 FIX = engine.load_fix(Path(__file__).parent)
@@ -77,7 +78,7 @@ def test_fixed_when_is_false_on_an_affected_release_and_true_once_patched(releas
 
 @pytest.mark.parametrize("release", ["0.5.14", "0.5.23"])
 def test_fixed_when_recognises_upstreams_padding(release):
-    assert "pads the tree mask" in fixed_when(engine.SourceTree(unpack(release)).read)
+    assert "returns a tree mask of at least" in fixed_when(engine.SourceTree(unpack(release)).read)
 
 
 @pytest.mark.parametrize("edit", [
@@ -92,3 +93,15 @@ def test_fixed_when_rejects_near_misses(edit):
     assert text.count(edit[0]) == 1
     edited = text.replace(*edit)
     assert fixed_when(lambda rel: edited if rel == NGRAM_INFO else None) is None
+
+
+@pytest.mark.slow
+def test_a_near_miss_keeps_the_bug_with_the_shim_on(cpu_env, tmp_path):
+    """tests/near_misses/ngram_verify_mask_sum_not_times_d.py (the pad target's kv part not
+    times D) is declined, and the harness, shim on, shows the mask still short by what
+    FlashInfer reads for the padded requests. The old name-based check called it fixed."""
+    root = build_near_miss(load_case(NEAR_MISSES / "ngram_verify_mask_sum_not_times_d.py"), tmp_path / "t", whole=True)
+    assert engine.plan(engine.SourceTree(root), [FIX]).decision(FIX.id).state == engine.DECLINED
+    padded = run_harness(root, HARNESS, "on", timeout=300)[0]
+    short = (padded["bs"] - padded["raw_bs"]) * padded["D"] * (padded["D"] + padded["fill"])
+    assert padded["padded"] and padded["mask_indptr_end"] - padded["mask_numel"] == short, padded

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from sglang_releases import run_harness
+from sglang_spec_patches import engine
+from test_near_misses import NEAR_MISSES, build_near_miss, load_case
 
 pytestmark = pytest.mark.slow
 
@@ -38,3 +40,14 @@ def test_padded_verify_mask_covers_what_flashinfer_reads(cpu_env, release):
     assert padded["tail_all_true"], padded  # padded requests attend, as upstream pads
     # Eager: the mask handed over is the one the tree kernel built, unchanged.
     assert eager["same_tensor"] and eager["unchanged"] and eager["mask_numel"] == eager["mask_indptr_end"], eager
+
+
+def test_a_near_miss_keeps_the_bug_with_the_shim_on(cpu_env, tmp_path):
+    """tests/near_misses/verify_mask_padding_copy_d_bits.py (the returned copy grows by D
+    booleans a request, not D * D) is declined, and the harness, shim on, shows the mask
+    still short of what FlashInfer reads. The old name-based check called it fixed."""
+    root = build_near_miss(load_case(NEAR_MISSES / "verify_mask_padding_copy_d_bits.py"), tmp_path / "t", whole=True)
+    fix = engine.load_fix(Path(__file__).parent)
+    assert engine.plan(engine.SourceTree(root), [fix]).decision(fix.id).state == engine.DECLINED
+    padded, _ = run_harness(root, HARNESS, "on", timeout=300)
+    assert padded["padded"] and padded["mask_numel"] < padded["mask_indptr_end"], padded
