@@ -229,3 +229,16 @@ def test_draft_model_config_decides_which_flashinfer_draft_backend_is_at_risk(tm
 ])
 def test_mla_draft_graph_above_the_pool_is_no_risk_where_it_cannot_trigger(release, argv):
     assert "draft-mla-kv-indptr-capture-bs" not in risky(run(release, argv, settings=OFF))
+
+
+def test_linear_attention_verify_padding_is_a_risk_until_the_fix_applies(tmp_path):
+    qwen3_next = model_dir(tmp_path, "qwen3next", architectures=["Qwen3NextForCausalLM"], linear_conv_kernel_dim=4)
+    llama = model_dir(tmp_path, "llama", architectures=["LlamaForCausalLM"])
+    argv = EAGLE + ["--attention-backend", "fa3", "--model-path", qwen3_next]
+    (f,) = [f for f in run("0.5.13", argv, settings=OFF) if f.fix == "linear-attn-verify-padding"]
+    assert f.risk and "one-token prompt" in f.message and "SGLANG_SPEC_PATCHES=off" in f.remedy
+    assert "linear-attn-verify-padding" not in risky(run("0.5.13", argv))  # shim on
+    assert "linear-attn-verify-padding" not in risky(run("0.5.14", argv, settings=OFF))  # fixed upstream
+    assert "linear-attn-verify-padding" not in risky(run("0.5.13", argv + ["--disable-cuda-graph"], settings=OFF))
+    llama_argv = EAGLE + ["--attention-backend", "fa3", "--model-path", llama]
+    assert "linear-attn-verify-padding" not in risky(run("0.5.13", llama_argv, settings=OFF))

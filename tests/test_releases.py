@@ -17,7 +17,7 @@ RELEASES = ["0.4.10", "0.4.10.post2", "0.5.0rc2", "0.5.1", "0.5.2", "0.5.3rc0", 
 FIXES = engine.load_fixes()
 # Fixes whose bug needs code that older releases lack (every other fix: 0.4.10 on).
 FIRST_AFFECTED = {"ngram-verify-mask": "0.5.3rc2", "draft-kv-indptr-capture-bs": "0.5.10rc0",
-                  "draft-mla-kv-indptr-capture-bs": "0.5.10rc0"}
+                  "draft-mla-kv-indptr-capture-bs": "0.5.10rc0", "linear-attn-verify-padding": "0.5.2"}
 
 
 def expected_state(fix, version):
