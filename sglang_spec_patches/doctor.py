@@ -272,9 +272,9 @@ def diagnose(flags: dict, plan: engine.Plan, settings: runtime.Settings, activat
             risk("draft-mla-kv-indptr-capture-bs", above_the_pool("FlashInfer MLA"), remedy)
     if _linear_attention_model(flags) and not flags["disable_cuda_graph"]:
         risk("linear-attn-verify-padding",
-             "linear-attention model with verify CUDA graphs: a request as long as the fill value (a one-token "
-             "prompt) is counted as padding and the batch's last real request skips the linear-attention "
-             "layers (wrong output)",
+             "linear-attention model with verify CUDA graphs: a request as long as the fill value (a "
+             "one-token prompt) is counted as padding and the batch's last real request skips the "
+             "linear-attention layers (wrong output)",
              "--disable-cuda-graph")
     if flags["disable_cuda_graph_padding"]:
         risk("spec-disable-padding",

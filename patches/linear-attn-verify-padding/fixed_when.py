@@ -1,7 +1,8 @@
 """linear-attn-verify-padding holds when, on a target-verify replay, every read of
 ``num_padding`` in the linear-attention backend's replay metadata
-(``MambaAttnBackendBase._replay_metadata``; ``MambaAttnBackend.
-init_forward_metadata_replay_cuda_graph`` in 0.5.2 - 0.5.3) sees ``bs`` minus the batch's real rows, whatever the real lengths are.
+(``MambaAttnBackendBase._replay_metadata``; in 0.5.2 - 0.5.3
+``MambaAttnBackend.init_forward_metadata_replay_cuda_graph``) sees ``bs`` minus the
+batch's real rows, whatever the real lengths are.
 
 Proven by running that function's statements on a grid (batch sizes 1-8, every number of
 real rows, 1-5 draft tokens per row), with stand-in values for what the function is given:

@@ -1,4 +1,4 @@
-"""A real request as long as the CUDA-graph fill value, taken for padding by the linear-attention verify metadata, on CPU with SGLang's own code.
+"""A real request as long as the fill value, taken for verify padding by linear attention, on CPU with SGLang's code.
 
 Runs inside the CPU SGLang environment, with one SGLang release on PYTHONPATH. Real: the
 linear-attention backend's replay metadata (``MambaAttnBackendBase``: ``__init__``,

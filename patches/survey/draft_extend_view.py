@@ -1,4 +1,4 @@
-"""What the draft-extend runner's unsliced metadata view does to the Triton backend (survey, lead of PR #36913), on CPU with SGLang's own code.
+"""What the draft-extend runner's unsliced metadata view does to the Triton backend (PR #36913), on CPU.
 
 Runs inside the CPU SGLang environment, with one SGLang release (0.5.13.post1 - 0.5.16) on
 PYTHONPATH. Real: ``EAGLEDraftExtendCudaGraphRunner.execute`` (``replay`` in 0.5.13; it pads the batch to a
