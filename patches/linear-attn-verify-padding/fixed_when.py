@@ -31,6 +31,8 @@ SAFE = {"getattr": getattr, "min": min, "max": max, "int": int, "len": len, "Non
 
 
 def check(read):
+    _COMPILED.clear()  # per-node caches hold one tree at a time
+    _USES.clear()
     text = read(BACKEND)
     if text is None:
         return None
@@ -112,22 +114,41 @@ def _name(node):
     return node.id if isinstance(node, ast.Name) else None
 
 
+_USES = {}  # node -> (assigns num_padding, reads num_padding), once per node: the grid reuses them
+
+
+def _uses(node):
+    if node not in _USES:
+        names = [n for n in ast.walk(node) if isinstance(n, ast.Name) and n.id == "num_padding"]
+        _USES[node] = (any(isinstance(n.ctx, ast.Store) for n in names),
+                       any(isinstance(n.ctx, ast.Load) for n in names))
+    return _USES[node]
+
+
 def _assigns(node):
-    return any(isinstance(n, ast.Name) and n.id == "num_padding" and isinstance(n.ctx, ast.Store)
-               for n in ast.walk(node))
+    return _uses(node)[0]
 
 
 def _note_reads(node, env, reads):
-    if any(isinstance(n, ast.Name) and n.id == "num_padding" and isinstance(n.ctx, ast.Load)
-           for n in ast.walk(node)):
+    if _uses(node)[1]:
         reads.append(env["num_padding"])
 
 
+_COMPILED = {}  # expression node -> (names it reads, code), once per node: the grid reuses them
+
+
 def _eval(expr, env):
-    if any(isinstance(n, ast.Name) and env.get(n.id) is UNKNOWN for n in ast.walk(expr)):
+    if expr not in _COMPILED:
+        names = {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)}
+        try:
+            code = compile(ast.fix_missing_locations(ast.Expression(expr)), "<fixed_when>", "eval")
+        except (SyntaxError, ValueError):
+            code = None
+        _COMPILED[expr] = (names, code)
+    names, code = _COMPILED[expr]
+    if code is None or any(env.get(n) is UNKNOWN for n in names):
         return UNKNOWN
     try:
-        code = compile(ast.fix_missing_locations(ast.Expression(expr)), "<fixed_when>", "eval")
         return eval(code, {"__builtins__": SAFE}, dict(env))
     except Exception:
         return UNKNOWN
