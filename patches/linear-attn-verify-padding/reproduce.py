@@ -1,7 +1,8 @@
 """A real request as long as the fill value, taken for verify padding by linear attention, on CPU with SGLang's code.
 
 Runs inside the CPU SGLang environment, with one SGLang release on PYTHONPATH. Real: the
-linear-attention backend's replay metadata (``MambaAttnBackendBase``: ``__init__``,
+linear-attention backend's replay metadata (``MambaAttnBackendBase``, ``MambaAttnBackend``
+in 0.5.2 - 0.5.3: ``__init__``,
 ``init_cuda_graph_state`` and the replay entry of the release, which counts padded rows
 as ``count_nonzero(seq_lens_cpu == fill)`` unless it is told ``num_padding``), the target
 runner's ``build_replay_fb_view`` where the release has one (0.5.13 on; before, the call
@@ -64,7 +65,11 @@ def make_backend():
         device="cuda", is_draft_worker=False, req_to_token_pool=pool, token_to_kv_pool=None,
         server_args=server_args_with_defaults(speculative_eagle_topk=1, speculative_num_draft_tokens=D),
     )
-    backend_class = release_attr("MambaAttnBackendBase", "sglang.srt.layers.attention.hybrid_linear_attn_backend")
+    module = "sglang.srt.layers.attention.hybrid_linear_attn_backend"
+    try:
+        backend_class = release_attr("MambaAttnBackendBase", module)
+    except ImportError:  # 0.5.2 - 0.5.3
+        backend_class = release_attr("MambaAttnBackend", module)
     backend = backend_class(model_runner)
     backend.init_cuda_graph_state(max(CAPTURE_BS), max(CAPTURE_BS) * D)
     return backend, pool
