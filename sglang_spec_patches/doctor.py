@@ -108,6 +108,23 @@ def _draft_uses_sliding_window(flags: dict) -> bool | None:
     return "sliding_attention" in (text.get("layer_types") or []) or bool(text.get("hybrid_layer_pattern"))
 
 
+# Config keys of models whose layers SGLang serves with its linear-attention backends
+# (GDN: Qwen3-Next, Qwen3.5; KDA: Kimi-Linear; Mamba2 hybrids).
+_LINEAR_ATTENTION_KEYS = ("linear_conv_kernel_dim", "linear_attn_config", "hybrid_override_pattern",
+                          "mamba_d_state", "ssm_state_size")
+
+
+def _linear_attention_model(flags: dict) -> bool:
+    """Whether the target model's config declares linear-attention or Mamba layers."""
+    path = flags.get("model_path")
+    if not path or not Path(path, "config.json").is_file():
+        return False
+    cfg = json.loads(Path(path, "config.json").read_text())
+    cfg = cfg.get("text_config", cfg)
+    layers = " ".join(str(t) for t in cfg.get("layer_types") or [])
+    return any(k in cfg for k in _LINEAR_ATTENTION_KEYS) or "linear" in layers or "mamba" in layers
+
+
 _ALLOW_STRETCH_ENV = "SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN"
 
 
@@ -273,6 +290,12 @@ def diagnose(flags: dict, plan: engine.Plan, settings: runtime.Settings, activat
              f"{draft_backend.upper()} draft with a sliding-window KV pool and {steps} steps{may}: every step writes its KV through "
              "the first bs*topk slots of the whole draft allocation; the CUDA-graph capture fails (0.5.13 .. 0.5.18)",
              "--speculative-num-steps 1, or another --speculative-draft-attention-backend")
+    if _linear_attention_model(flags) and not flags["disable_cuda_graph"]:
+        risk("linear-attn-verify-padding",
+             "linear-attention model with verify CUDA graphs: a request as long as the fill value (a "
+             "one-token prompt) is counted as padding and the batch's last real request skips the "
+             "linear-attention layers (wrong output)",
+             "--disable-cuda-graph")
     if flags["disable_cuda_graph_padding"]:
         risk("spec-disable-padding",
              "--disable-cuda-graph-padding with speculative decoding keeps the sparse capture list: "

@@ -267,3 +267,16 @@ def test_padding_disabled_on_shape_key_releases_runs_every_batch_eagerly_until_t
 ])
 def test_padding_disabled_is_no_eager_risk_where_it_cannot_trigger(release, argv):
     assert "disable-padding-graph-key" not in risky(run(release, argv, settings=OFF))
+
+
+def test_linear_attention_verify_padding_is_a_risk_until_the_fix_applies(tmp_path):
+    qwen3_next = model_dir(tmp_path, "qwen3next", architectures=["Qwen3NextForCausalLM"], linear_conv_kernel_dim=4)
+    llama = model_dir(tmp_path, "llama", architectures=["LlamaForCausalLM"])
+    argv = EAGLE + ["--attention-backend", "fa3", "--model-path", qwen3_next]
+    (f,) = [f for f in run("0.5.13", argv, settings=OFF) if f.fix == "linear-attn-verify-padding"]
+    assert f.risk and "one-token prompt" in f.message and "SGLANG_SPEC_PATCHES=off" in f.remedy
+    assert "linear-attn-verify-padding" not in risky(run("0.5.13", argv))  # shim on
+    assert "linear-attn-verify-padding" not in risky(run("0.5.14", argv, settings=OFF))  # fixed upstream
+    assert "linear-attn-verify-padding" not in risky(run("0.5.13", argv + ["--disable-cuda-graph"], settings=OFF))
+    llama_argv = EAGLE + ["--attention-backend", "fa3", "--model-path", llama]
+    assert "linear-attn-verify-padding" not in risky(run("0.5.13", llama_argv, settings=OFF))

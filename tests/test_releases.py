@@ -19,7 +19,7 @@ FIXES = engine.load_fixes()
 # Fixes whose bug needs code that older releases lack (every other fix: 0.4.10 on).
 FIRST_AFFECTED = {"ngram-verify-mask": "0.5.3rc2", "draft-kv-indptr-capture-bs": "0.5.10rc0",
                   "draft-mla-kv-indptr-capture-bs": "0.5.10rc0", "fa3-swa-draft-step-loc": "0.5.13",
-                  "disable-padding-graph-key": "0.5.14"}
+                  "disable-padding-graph-key": "0.5.14", "linear-attn-verify-padding": "0.5.2"}
 
 
 def expected_state(fix, version):

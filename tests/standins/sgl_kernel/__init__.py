@@ -23,3 +23,21 @@ silu_and_mul = _stub("silu_and_mul")
 # Bound by the _standin_sglang_fast_topk start-up stand-in where a release only
 # imports it from here under CUDA.
 fast_topk = _stub("fast_topk")
+# Imported at module level by mamba/causal_conv1d.py (0.5.3rc2 - 0.5.3), which the
+# linear-attention backend reaches.
+causal_conv1d_fwd = _stub("causal_conv1d_fwd")
+causal_conv1d_update = _stub("causal_conv1d_update")
+
+
+class _StubOps:
+    """A kernel namespace (``sgl_kernel.allreduce``): every op is a stub."""
+
+    def __init__(self, prefix):
+        self._prefix = prefix
+
+    def __getattr__(self, name):
+        return _stub(f"{self._prefix}.{name}")
+
+
+# Bound at module level by srt/_custom_ops.py (0.5.3rc2 - 0.5.3, reached from qwen3_next).
+allreduce = _StubOps("allreduce")
