@@ -8,6 +8,8 @@ once; each check keeps only what its fix requires.
 
 import ast
 
+from . import evaluate
+
 
 def method(tree, class_suffix, names):
     """The first method named in ``names`` (in that order) of a class whose name ends
@@ -145,3 +147,71 @@ def cleared_on_padded_replay(fn):
 
     visit(fn.body)
     return found
+
+
+# --- the CUDA-graph capture list ---------------------------------------------------------
+
+DRAFT_RUNNER = "sglang/srt/speculative/eagle_draft_cuda_graph_runner.py"
+CAPTURE_LIST = "get_batch_sizes_to_capture"
+POOL_GRID = (1, 2, 3, 4, 5, 6, 7, 9, 13, 17, 33, 100)
+
+
+def capture_bs_within_pool(read):
+    """A proof that the EAGLE draft runner never captures a batch above the request
+    pool, or None.
+
+    The draft runner must take its list from ``get_batch_sizes_to_capture`` (found
+    through its imports: ``model_executor/cuda_graph_runner.py``, from 0.5.14
+    ``model_executor/runner/base_cuda_graph_runner.py``). That function is evaluated on
+    its syntax tree (``evaluate.Evaluator``) for each pool size of a grid, with every
+    other input unknown - the ``--cuda-graph-bs`` list, two-batch overlap, DP attention,
+    the alignment, every helper it calls that the tree does not define - and every path
+    through it must return a list whose sizes are all at most the pool. A rounding of
+    the pool in any spelling, or a call that cannot be followed, proves nothing.
+    """
+    text = read(DRAFT_RUNNER)
+    if text is None:
+        return None
+    runner = method(ast.parse(text), "EAGLEDraftCudaGraphRunner", ["__init__"])
+    if runner is None or not _capture_list_from(runner, CAPTURE_LIST):
+        return None
+    evaluator = evaluate.Evaluator(read)
+    func = evaluator.function(evaluator.module(DRAFT_RUNNER), CAPTURE_LIST)
+    if func is None:
+        return None
+    for pool in POOL_GRID:
+        model_runner = evaluate.Obj(req_to_token_pool=evaluate.Obj(size=evaluate.Span(pool)))
+        try:
+            ends = evaluator.paths(func, [model_runner])
+        except evaluate.Unproven:
+            return None
+        returned = [value for kind, value in ends if kind == "return"]
+        if not returned or not all(_at_most(value, pool) for value in returned):
+            return None
+    return (f"{CAPTURE_LIST} ({func.module.relpath}) never captures a batch above the request pool "
+            f"(every path, pools {POOL_GRID[0]}..{POOL_GRID[-1]}, any --cuda-graph-bs and alignment)")
+
+
+def _capture_list_from(fn, name):
+    """Every assignment to ``self.capture_bs`` in ``fn`` is the first value ``name(...)`` returns."""
+    found = False
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:
+            first = target.elts[0] if isinstance(target, ast.Tuple) and target.elts else target
+            others = target.elts[1:] if isinstance(target, ast.Tuple) else []
+            if any(isinstance(t, ast.Attribute) and t.attr == "capture_bs" for t in others):
+                return False
+            if isinstance(first, ast.Attribute) and first.attr == "capture_bs":
+                call = node.value
+                if not (isinstance(target, ast.Tuple) and isinstance(call, ast.Call) and call_name(call) == name):
+                    return False
+                found = True
+    return found
+
+
+def _at_most(value, pool):
+    first = value.vals[0] if isinstance(value, evaluate.Tup) and value.vals else value
+    return isinstance(first, evaluate.Seq) and all(
+        isinstance(item, evaluate.Span) and item.hi <= pool for item in first.items)

@@ -3,15 +3,32 @@
 local assignments) reads the CUDA-graph batch list (``cuda_graph_bs``) or comes from a
 CUDA-graph sizing function (a call whose name has ``cuda_graph`` in it).
 
-Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None``.
+Its bug needs a draft CUDA graph captured above the request pool (from 0.5.10rc0 the
+capture list rounds the pool up to the two-batch-overlap / DP-attention alignment):
+``lacks_need`` proves a tree never captures above it (``astcheck.capture_bs_within_pool``).
+
+Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None``,
+``lacks_need(read) -> str | None``.
 """
 
 import ast
 
-from sglang_spec_patches.astcheck import attribute_values, local_values, reads_graph_sizes
+from sglang_spec_patches.astcheck import capture_bs_within_pool, attribute_values, local_values, reads_graph_sizes
 
 FILE = "sglang/srt/layers/attention/flashinfer_backend.py"
 CLASS = "FlashInferMultiStepDraftBackend"
+
+# Besides FILE: where the draft runner's capture list comes from.
+READS = (
+    "sglang/srt/speculative/eagle_draft_cuda_graph_runner.py",
+    "sglang/srt/model_executor/cuda_graph_runner.py",  # up to 0.5.13.post1
+    "sglang/srt/model_executor/runner/__init__.py",  # 0.5.14 and later
+    "sglang/srt/model_executor/runner/base_cuda_graph_runner.py",
+)
+
+
+def lacks_need(read):
+    return capture_bs_within_pool(read)
 
 
 def check(read):

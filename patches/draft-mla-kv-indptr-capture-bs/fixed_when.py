@@ -8,16 +8,33 @@
 * ``init_cuda_graph_state`` assigns a new ``kv_indptr`` whose shape depends on the
   ``max_bs`` the runner passes in (the largest captured batch; this fix).
 
-Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None``.
+Its bug needs a draft CUDA graph captured above the request pool (from 0.5.10rc0 the
+capture list rounds the pool up to the two-batch-overlap / DP-attention alignment):
+``lacks_need`` proves a tree never captures above it (``astcheck.capture_bs_within_pool``).
+
+Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None``,
+``lacks_need(read) -> str | None``.
 """
 
 import ast
 
-from sglang_spec_patches.astcheck import attribute_values, local_values, reach, reads_graph_sizes
+from sglang_spec_patches.astcheck import capture_bs_within_pool, attribute_values, local_values, reach, reads_graph_sizes
 
 FILE = "sglang/srt/layers/attention/flashinfer_mla_backend.py"
 CLASS = "FlashInferMLAMultiStepDraftBackend"
 GRAPH_SIZES = ("cuda_graph_bs", "cuda_graph_config")
+
+# Besides FILE: where the draft runner's capture list comes from.
+READS = (
+    "sglang/srt/speculative/eagle_draft_cuda_graph_runner.py",
+    "sglang/srt/model_executor/cuda_graph_runner.py",  # up to 0.5.13.post1
+    "sglang/srt/model_executor/runner/__init__.py",  # 0.5.14 and later
+    "sglang/srt/model_executor/runner/base_cuda_graph_runner.py",
+)
+
+
+def lacks_need(read):
+    return capture_bs_within_pool(read)
 
 
 def check(read):
