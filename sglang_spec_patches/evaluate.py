@@ -94,13 +94,19 @@ class Obj:
     """An object of the world the code runs in: the attributes it has, the rest unknown."""
 
     def __init__(self, **attrs):
-        self.attrs = attrs
+        self.attrs, self.lines = attrs, {}
 
     def get(self, name):
         return self.attrs.get(name, TOP)
 
+    def set(self, name, value, line):
+        self.attrs[name], self.lines[name] = value, line
+
     def __deepcopy__(self, memo):
-        return self
+        twin = Obj(**copy.deepcopy(self.attrs, memo))
+        twin.lines = dict(self.lines)
+        memo[id(self)] = twin
+        return twin
 
 
 class Func:
@@ -148,6 +154,8 @@ def join(a, b):
         return Seq(items_of(a) + items_of(b))
     if isinstance(a, bool) and isinstance(b, bool):
         return a if a == b else MAYBE
+    if isinstance(a, Obj) and isinstance(b, Obj) and a is not b:  # copies on two paths
+        return Obj(**{k: join(a.get(k), b.get(k)) for k in a.attrs.keys() | b.attrs.keys()})
     return a if a is b else TOP
 
 
@@ -247,7 +255,7 @@ class Module:
     """One file of the tree: its top-level functions and the names it imports."""
 
     def __init__(self, relpath, tree):
-        self.relpath, self.functions, self.imports = relpath, {}, {}
+        self.relpath, self.functions, self.imports, self.star_imports = relpath, {}, {}, []
         package = relpath.rsplit("/", 1)[0].split("/")
         for node in tree.body:
             if isinstance(node, ast.FunctionDef):
@@ -256,7 +264,10 @@ class Module:
                 base = package[: len(package) - node.level + 1] if node.level else []
                 dotted = ".".join(base + (node.module.split(".") if node.module else []))
                 for alias in node.names:
-                    self.imports[alias.asname or alias.name] = (dotted, alias.name)
+                    if alias.name == "*":
+                        self.star_imports.append(dotted)
+                    else:
+                        self.imports[alias.asname or alias.name] = (dotted, alias.name)
 
 
 class Evaluator:
@@ -264,8 +275,12 @@ class Evaluator:
     ``functions`` maps names of calls to their modelled result (a callable taking the
     abstract arguments), overriding the tree's own definitions."""
 
-    def __init__(self, read, functions=None):
+    def __init__(self, read, functions=None, names=None, lenient=False):
         self.read, self.world_functions, self._modules = read, dict(functions or {}), {}
+        self.world_names = dict(names or {})  # other global names of the world (``torch``)
+        # lenient: skip a statement it does not model (a loop, a ``with``) when it binds
+        # no local name and assigns no attribute of ``self``; else it is Unproven.
+        self.lenient = lenient
 
     def module(self, relpath):
         if relpath not in self._modules:
@@ -283,6 +298,10 @@ class Evaluator:
             if name in module.functions:
                 return module.functions[name]
             if name not in module.imports:
+                for dotted in module.star_imports:
+                    found = self.function(self.module_of(dotted), name, hops - 1)
+                    if found:
+                        return found
                 return None
             dotted, name = module.imports[name]
             module, hops = self.module_of(dotted), hops - 1
@@ -366,12 +385,19 @@ class Evaluator:
             return self._block(stmt.body if test else stmt.orelse, [(env, None)], module, depth)
         elif isinstance(stmt, ast.Return):
             return [(env, ("return", NONE if stmt.value is None else self.eval(stmt.value, env, module, depth)))]
+        elif isinstance(stmt, ast.ImportFrom) and stmt.module and not stmt.level:
+            for alias in stmt.names:
+                found = self.function(self.module_of(stmt.module), alias.name) if alias.name != "*" else None
+                env[alias.asname or alias.name] = found or TOP
+        elif isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                env[alias.asname or alias.name.split(".")[0]] = TOP
         elif isinstance(stmt, ast.Raise):
             return [(env, ("raise", None))]
         elif isinstance(stmt, ast.Assert):
             if truth(self.eval(stmt.test, env, module, depth)) is False:
                 return [(env, ("raise", None))]
-        elif not isinstance(stmt, ast.Pass):
+        elif not isinstance(stmt, ast.Pass) and not (self.lenient and _harmless(stmt)):
             raise Unproven(f"line {stmt.lineno}: {type(stmt).__name__} statement")
         return [(env, None)]
 
@@ -391,6 +417,10 @@ class Evaluator:
                 self._assign(elt, part, env, module, depth)
         elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and isinstance(env.get(target.value.id), Seq):
             env[target.value.id].add([value], exact=False)
+        elif isinstance(target, ast.Attribute) and isinstance(self.eval(target.value, env, module, depth), Obj):
+            self.eval(target.value, env, module, depth).set(target.attr, value, target.lineno)
+        elif isinstance(target, ast.Attribute) and not (isinstance(target.value, ast.Name) and target.value.id == "self"):
+            pass  # an attribute of an object the world does not model: nothing read later
         else:
             raise Unproven(f"assignment to {ast.unparse(target)}")
 
@@ -407,6 +437,8 @@ class Evaluator:
         if isinstance(node, ast.Name):
             if node.id in env:
                 return env[node.id]
+            if node.id in self.world_names:
+                return self.world_names[node.id]
             found = self.function(module, node.id) if module is not None else None
             return found or TOP
         if isinstance(node, ast.Attribute):
@@ -580,6 +612,25 @@ class Evaluator:
             return NONE
         seq.add([TOP])  # anything else may have changed it
         return TOP
+
+
+def _harmless(stmt):
+    """A statement that binds no local name (a loop's own variable aside) and assigns
+    no attribute of ``self``."""
+    loop_vars = {n.id for s in ast.walk(stmt) if isinstance(s, (ast.For, ast.comprehension))
+                 for n in ast.walk(s.target) if isinstance(n, ast.Name)}
+    for node in ast.walk(stmt):
+        targets = (node.targets if isinstance(node, ast.Assign) else [node.target]
+                   if isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.NamedExpr)) else
+                   [i.optional_vars for i in node.items if i.optional_vars] if isinstance(node, ast.With) else [])
+        for target in targets:
+            for n in ast.walk(target):
+                if isinstance(n, ast.Name) and (n.id == "self" or n.id not in loop_vars) and not (
+                        isinstance(target, (ast.Attribute, ast.Subscript)) and n.id != "self"):
+                    return False
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Global, ast.Nonlocal, ast.Delete, ast.Import, ast.ImportFrom)):
+            return False
+    return True
 
 
 def _numbers(value):

@@ -13,6 +13,7 @@ import pytest
 
 from sglang_releases import run_harness, unpack
 from sglang_spec_patches import engine
+from sglang_spec_patches.astcheck import draft_buffers_hold_capture
 
 HERE = Path(__file__).parent
 HARNESS = HERE / "reproduce.py"
@@ -42,12 +43,23 @@ def load_check():
     return module.check
 
 
-def test_fixed_when_on_real_sources():
+@pytest.mark.parametrize("release", ["0.5.13.post1", "0.5.14", "0.5.17", "0.5.19", "0.5.23"])
+def test_fixed_when_is_false_as_shipped_and_true_once_patched(release):
+    """0.5.14 .. 0.5.23 size the row as pool * topk rounded up: not a fix for topk > 1."""
     check = load_check()
-    assert check(engine.SourceTree(unpack("0.5.14")).read)  # first fixed
-    assert check(engine.SourceTree(unpack("0.5.13.post1")).read) is None  # last affected
+    tree = engine.SourceTree(unpack(release))
+    assert check(tree.read) is None
     fix = engine.load_fix(HERE)
-    patched = engine.plan(engine.SourceTree(unpack("0.5.13.post1")), [fix])
+    patched = engine.plan(tree, [fix])
     assert patched.decision(fix.id).state == engine.APPLIES
-    tree = engine.SourceTree(unpack("0.5.13.post1"))
-    assert check(lambda rel: patched.texts.get(rel) or tree.read(rel))
+    assert "for the largest captured batch" in check(lambda rel: patched.texts.get(rel) or tree.read(rel))
+
+
+def test_fixed_when_holds_only_with_topk_times_the_rounded_pool():
+    """Upstream's spelling passes with topk 1 (the same amount) and fails with topk 2, 4."""
+    spec = importlib.util.spec_from_file_location("draft_kv_indptr_capture_bs_fixed_when_t1", HERE / "fixed_when.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    read = engine.SourceTree(unpack("0.5.23")).read
+    assert draft_buffers_hold_capture(read, module.FILE, module.CLASS, module.BUFFERS, topks=(1,))
+    assert draft_buffers_hold_capture(read, module.FILE, module.CLASS, module.BUFFERS, topks=(2,)) is None

@@ -58,7 +58,7 @@ def test_fixed_when_is_false_on_an_affected_release_and_true_once_patched(releas
 
 @pytest.mark.parametrize("release", ["0.5.20", "0.5.23"])
 def test_fixed_when_recognises_the_upstream_fix(release):
-    assert "not only the request pool" in load_check()(engine.SourceTree(unpack(release)).read)
+    assert "for the largest captured batch" in load_check()(engine.SourceTree(unpack(release)).read)
 
 
 def test_fixed_when_rejects_growth_that_ignores_the_captured_size():
