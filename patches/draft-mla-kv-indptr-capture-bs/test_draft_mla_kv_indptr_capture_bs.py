@@ -37,6 +37,9 @@ def test_draft_mla_kv_indptr_holds_the_padded_capture(cpu_env, release):
     assert on["past_buffer"] == 0 and on["row_starts"] == [0] * len(on["row_starts"]), on
     assert on["step_error"] is None, on
     assert on["handed"] and all(handed == bs + 1 for bs, handed in on["handed"]), on
+    # the step backends' qo_indptr comes from q_indptr_decode: it must have grown too
+    assert on["q_indptr_decode"] >= on["needed"], on
+    assert on["host_indptr"] == [{"qo_indptr_cpu": on["bs"] + 1, "kv_indptr_cpu": on["bs"] + 1}] * len(on["handed"]), on
 
 
 def load_check():
