@@ -89,3 +89,16 @@ def test_fixed_when_holds_only_with_topk_times_the_rounded_pool():
     read = engine.SourceTree(unpack("0.5.23")).read
     assert draft_buffers_hold_capture(read, module.FILE, module.CLASS, module.BUFFERS, topks=(1,))
     assert draft_buffers_hold_capture(read, module.FILE, module.CLASS, module.BUFFERS, topks=(2,)) is None
+
+
+@pytest.mark.slow
+def test_a_near_miss_keeps_the_spill_with_the_shim_on(cpu_env, tmp_path):
+    """tests/near_misses/kv_indptr_min_pool_graph_bs.py looks fixed (it reads the batch
+    list) but is not: the shim does not call it fixed, and the kernel still spills."""
+    from test_near_misses import CASES, build_near_miss, load_case
+
+    (path,) = [p for p in CASES if p.stem == "kv_indptr_min_pool_graph_bs"]
+    tree = build_near_miss(load_case(path), tmp_path / "tree", whole=True)
+    assert engine.plan(engine.SourceTree(tree), [engine.load_fix(HERE)]).decision(HERE.name).state == engine.DECLINED
+    (on,) = run_harness(tree, HARNESS, "on")
+    assert_spills(on)

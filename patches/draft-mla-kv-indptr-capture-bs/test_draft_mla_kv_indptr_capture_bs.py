@@ -83,3 +83,18 @@ def test_not_applicable_where_the_capture_never_exceeds_the_pool():
 def test_not_applicable_once_upstream_sizes_it():
     decision = engine.plan(engine.SourceTree(unpack("0.5.20")), [FIX]).decision(FIX.id)
     assert decision.state == engine.NOT_APPLICABLE and decision.reason.startswith(engine.UPSTREAM_FIX), decision
+
+
+@pytest.mark.slow
+def test_a_near_miss_keeps_the_short_rows_with_the_shim_on(cpu_env, tmp_path):
+    """tests/near_misses/mla_kv_indptr_min_pool_graph_bs.py reads the batch list but clamps
+    to the pool: the shim does not call it fixed, and the rows still spill."""
+    from test_near_misses import CASES, build_near_miss, load_case
+
+    (path,) = [p for p in CASES if p.stem == "mla_kv_indptr_min_pool_graph_bs"]
+    tree = build_near_miss(load_case(path), tmp_path / "tree", whole=True)
+    assert engine.plan(engine.SourceTree(tree), [FIX]).decision(FIX.id).state == engine.DECLINED
+    (on,) = run_harness(tree, HARNESS, "on")
+    assert on["bs"] == 6 and on["needed"] > on["row"] and on["past_buffer"] > 0, on
+    assert on["q_indptr_decode"] < on["needed"], on
+    assert on["step_error"] and "size" in on["step_error"], on
