@@ -87,11 +87,11 @@ def test_not_applicable_once_upstream_sizes_it():
 
 @pytest.mark.slow
 def test_a_near_miss_keeps_the_short_rows_with_the_shim_on(cpu_env, tmp_path):
-    """tests/near_misses/mla_kv_indptr_min_pool_graph_bs.py reads the batch list but clamps
-    to the pool: the shim does not call it fixed, and the rows still spill."""
+    """tests/near_misses/mla_kv_indptr_sliced_to_graph.py slices kv_indptr to the captured
+    batch instead of growing it: the shim does not call it fixed, and the rows still spill."""
     from test_near_misses import CASES, build_near_miss, load_case
 
-    (path,) = [p for p in CASES if p.stem == "mla_kv_indptr_min_pool_graph_bs"]
+    (path,) = [p for p in CASES if p.stem == "mla_kv_indptr_sliced_to_graph"]
     tree = build_near_miss(load_case(path), tmp_path / "tree", whole=True)
     assert engine.plan(engine.SourceTree(tree), [FIX]).decision(FIX.id).state == engine.DECLINED
     (on,) = run_harness(tree, HARNESS, "on")
