@@ -167,7 +167,7 @@ def capture_bs_within_pool(read):
     runner = method(ast.parse(text), "EAGLEDraftCudaGraphRunner", ["__init__"])
     if runner is None or not _capture_list_from(runner, CAPTURE_LIST):
         return None
-    evaluator = evaluate.Evaluator(read)
+    evaluator = evaluate.Evaluator(read, follow_calls=False)  # what it calls is unknown: sound, and cheap
     func = evaluator.function(evaluator.module(DRAFT_RUNNER), CAPTURE_LIST)
     if func is None:
         return None

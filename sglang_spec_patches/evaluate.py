@@ -270,13 +270,27 @@ class Module:
                         self.imports[alias.asname or alias.name] = (dotted, alias.name)
 
 
+_PARSED: dict = {}
+
+
+def _parsed(relpath, text):
+    """One parse per file text in a process (the fixes' checks read the same files)."""
+    key = (relpath, text)
+    if key not in _PARSED:
+        if len(_PARSED) >= 32:
+            _PARSED.clear()
+        _PARSED[key] = Module(relpath, ast.parse(text))
+    return _PARSED[key]
+
+
 class Evaluator:
     """Evaluates functions of one tree (``read(relpath) -> text | None``) in a world:
     ``functions`` maps names of calls to their modelled result (a callable taking the
     abstract arguments), overriding the tree's own definitions."""
 
-    def __init__(self, read, functions=None, names=None, lenient=False):
+    def __init__(self, read, functions=None, names=None, lenient=False, follow_calls=True):
         self.read, self.world_functions, self._modules = read, dict(functions or {}), {}
+        self.follow_calls = follow_calls  # False: every call of the tree's own functions is unknown
         self.world_names = dict(names or {})  # other global names of the world (``torch``)
         # lenient: skip a statement it does not model (a loop, a ``with``) when it binds
         # no local name and assigns no attribute of ``self``; else it is Unproven.
@@ -285,7 +299,7 @@ class Evaluator:
     def module(self, relpath):
         if relpath not in self._modules:
             text = self.read(relpath)
-            self._modules[relpath] = None if text is None else Module(relpath, ast.parse(text))
+            self._modules[relpath] = None if text is None else _parsed(relpath, text)
         return self._modules[relpath]
 
     def module_of(self, dotted):
@@ -579,7 +593,7 @@ class Evaluator:
             return BUILTINS[name](*args, **kwargs)
         else:
             target = self.function(module, name)
-        if isinstance(target, Func):
+        if isinstance(target, Func) and self.follow_calls:
             result = self.call(target, args, kwargs, depth)
             if result is not None:
                 return result
