@@ -152,12 +152,7 @@ def shard(versions: list[str], spec: str | None) -> list[str]:
 # ----------------------------------------------------------------------------- one release
 
 def needed_members(fixes) -> set[str]:
-    paths = {p for fix in fixes for p in fix.paths}
-    for fix in fixes:  # and what their checks read (a broken check declines its fix later)
-        try:
-            paths.update(engine.check_reads(fix))
-        except engine.CheckError:
-            pass
+    paths = {p for fix in fixes for p in fix.paths}  # fix.paths holds what its check READS too
     return paths | set(VERSION_FILES) | {PLUGINS_INIT}
 
 
@@ -515,7 +510,8 @@ def render_md(table: dict) -> str:
         "`plugin` is the `sglang.srt.plugins` entry point: `-` where the release has no such group, "
         "else the process entry modules that call `load_plugins()`.",
         "",
-        "Fixes: " + "; ".join(f"`{c['id']}` (fixed upstream in {c['first_fixed']})" for c in table["fixes"]) + ".",
+        "Fixes: " + "; ".join(f"`{c['id']}` ({'fixed upstream in ' if engine.parse_version(c['first_fixed']) else ''}"
+                              f"{c['first_fixed']})" for c in table["fixes"]) + ".",
         "",
         "| SGLang | " + " | ".join(fixes) + " | .pth | plugin | modules patched |",
         "|---|" + "---|" * len(fixes) + "---|---|---|",

@@ -271,16 +271,20 @@ def diagnose(flags: dict, plan: engine.Plan, settings: runtime.Settings, activat
     if flags["enable_two_batch_overlap"] and not flags["enable_dp_attention"] and pool and pool % 2 == 0:
         aligned = False  # an even pool is already aligned for two-batch overlap
     if spec != "NGRAM" and draft_backend in ("", "flashinfer") and aligned and not flags["disable_cuda_graph"]:
-        def above_the_pool(which: str) -> str:
+        def above_the_pool(which: str, sized: str = "the pool") -> str:
             return ("two-batch overlap or DP attention: the draft CUDA graph can be captured for the request pool "
-                    f"rounded up, past the {which} draft kv_indptr sized for the pool; the kernel writes past its rows")
+                    f"rounded up, past the {which} draft kv_indptr sized for {sized}; the kernel writes past its rows")
         remedy = ("a --max-running-requests (per DP rank) that is a multiple of the alignment, "
                   "or --cuda-graph-max-bs no larger than it")
         # An MLA draft model gets the FlashInfer MLA draft backend, sized the same way; a
         # draft whose config cannot be read may be either.
         mla = _draft_uses_mla(flags)
-        if mla is not True:
-            risk("draft-kv-indptr-capture-bs", above_the_pool("FlashInfer"), remedy)
+        # From 0.5.14 upstream rounds pool * topk up instead of the pool: short only for topk > 1.
+        kv = plan.decision("draft-kv-indptr-capture-bs")
+        pool_times_topk = kv is not None and kv.family not in (None, "0.4.10")
+        if mla is not True and not (pool_times_topk and topk == 1):
+            sized = f"pool * topk rounded up (--speculative-eagle-topk {topk})" if pool_times_topk else "the pool"
+            risk("draft-kv-indptr-capture-bs", above_the_pool("FlashInfer", sized), remedy)
         if mla is not False:
             risk("draft-mla-kv-indptr-capture-bs", above_the_pool("FlashInfer MLA"), remedy)
     steps = flags.get("speculative_num_steps") or 0

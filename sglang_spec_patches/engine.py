@@ -14,14 +14,6 @@ family. Whether a fix applies is decided by the source alone:
 * target files absent       -> ``not-applicable`` (the release lacks the code)
 * anything else             -> ``declined`` (code we do not recognise: never touched)
 
-A fix may also say what code its bug needs in order to exist (``"needs"`` in
-``fix.json``: entries shaped like ``upstream_markers``; the need is met when ANY entry's
-pattern is found, so entries are alternative spellings or places of the same code, and
-an extra entry can only widen where the fix applies). Where the tree does not meet it,
-the two ``applies`` outcomes and ``declined`` become ``not-applicable`` ("release lacks
-what the bug needs"); every other row keeps its order and reason, so a baked tree still
-reads ``already-fixed`` and a release with the upstream fix still says so.
-
 ``not-applicable`` is a promise that the bug is absent, so it is given only on a proof:
 an upstream marker (a regex on a line) never decides alone, whatever version the tree
 reports; it only names what the check proved. A marker the check cannot back (dead
@@ -31,12 +23,17 @@ proven fix is called upstream's or a backport). A fix's "fixed when"
 check is ``patches/<id>/fixed_when.py``: ``check(read) -> str | None``, where
 ``read(relpath)`` gives a file's text (or None) and the answer says what it proved.
 The same file may define ``lacks_need(read) -> str | None``: a proof that the tree
-lacks what the bug needs (the answer says what was proven), None when it cannot prove
-it. It is weighed where ``"needs"`` is, and only a proof makes ``not-applicable``.
+lacks the code its bug needs in order to exist (the answer says what was proven), None
+when it cannot prove it. Only a proof counts: then the two ``applies`` outcomes and
+``declined`` become ``not-applicable`` ("release lacks what the bug needs"); every other
+row keeps its order and reason, so a baked tree still reads ``already-fixed``. A tuple
+``READS`` there names the files its functions read besides the fix's targets (the
+matrix extracts them; the hook's plan cache tracks every file read anyway).
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import re
@@ -105,7 +102,7 @@ class Fix:
     markers: tuple[Marker, ...]
     folder: Path
     problem: str | None = None  # the folder is unusable: the fix is declined, never applied
-    needs: tuple[Marker, ...] = ()  # code the bug needs (any one found); () for every tree
+    reads: tuple[str, ...] = ()  # other files its fixed_when.py reads (``READS``)
 
     @property
     def fixed_when(self) -> Path | None:
@@ -118,7 +115,7 @@ class Fix:
         for fam in self.families:
             seen.update(dict.fromkeys(fam.paths))
         seen.update(dict.fromkeys(m.file for m in self.markers))
-        seen.update(dict.fromkeys(m.file for m in self.needs))
+        seen.update(dict.fromkeys(self.reads))
         return tuple(seen)
 
 
@@ -161,9 +158,9 @@ def load_fix(folder: Path) -> Fix:
         except (OSError, UnicodeDecodeError, diffs.DiffError) as exc:
             patches, problem = None, f"{diff_file.name}: {exc}"
         families.append(Family(name, releases, diff_file, patches, problem))
-    needs = _patterns(meta.get("needs", []), "need", meta_path)
-    if "needs" in meta and not needs:
-        raise FixDefinitionError(f"{meta_path}: 'needs' is empty (leave it out if the bug needs nothing)")
+    if "needs" in meta:
+        raise FixDefinitionError(f"{meta_path}: 'needs' is no longer read: prove what the bug needs "
+                                 f"in {FIXED_WHEN_FILE} (lacks_need)")
     return Fix(
         id=fix_id,
         title=_need(meta, "title", str, meta_path),
@@ -172,12 +169,33 @@ def load_fix(folder: Path) -> Fix:
         families=tuple(families),
         markers=_patterns(meta.get("upstream_markers", []), "upstream marker", meta_path),
         folder=folder,
-        needs=needs,
+        reads=_declared_reads(folder, meta_path),
     )
 
 
+def _declared_reads(folder: Path, meta_path: Path) -> tuple[str, ...]:
+    """``READS`` of the fix's fixed_when.py, read from its syntax tree (not run here)."""
+    path = folder / FIXED_WHEN_FILE
+    if not path.is_file():
+        return ()
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SyntaxError):
+        return ()  # the check itself reports it when it is loaded
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "READS" for t in node.targets):
+            try:
+                reads = ast.literal_eval(node.value)
+                if not isinstance(reads, (tuple, list)):
+                    raise TypeError("a tuple of paths expected")
+                return tuple(diffs.check_path(rel) for rel in reads)
+            except (ValueError, TypeError, diffs.DiffError) as exc:
+                raise FixDefinitionError(f"{meta_path}: bad READS in {FIXED_WHEN_FILE}: {exc}") from exc
+    return ()
+
+
 def _patterns(raws, what: str, meta_path: Path) -> tuple[Marker, ...]:
-    """``upstream_markers`` or ``needs``: a list of {file, pattern, means} objects."""
+    """``upstream_markers``: a list of {file, pattern, means} objects."""
     if not isinstance(raws, list):
         raise FixDefinitionError(f"{meta_path}: bad {what}: a list of objects expected, got {type(raws).__name__}")
     out = []
@@ -336,19 +354,6 @@ def load_lacks_need(fix: Fix) -> Callable | None:
     return found
 
 
-def check_reads(fix: Fix) -> tuple[str, ...]:
-    """Files the fix's check reads besides its diffs' and markers' (``READS`` in its
-    fixed_when.py): a partial copy of a release (the support matrix) must hold them."""
-    module = _check_module(fix)
-    reads = getattr(module, "READS", ())
-    if not isinstance(reads, tuple) or not all(isinstance(r, str) for r in reads):
-        raise CheckError(f"{FIXED_WHEN_FILE}: READS is not a tuple of paths")
-    try:
-        return tuple(diffs.check_path(r) for r in reads)
-    except diffs.DiffError as exc:
-        raise CheckError(f"{FIXED_WHEN_FILE}: READS: {exc}") from exc
-
-
 def run_check(check: Callable, read: Callable[[str], str | None]) -> str | None:
     try:
         found = check(read)
@@ -369,15 +374,10 @@ def _predates(version: Version | None, fix: Fix) -> bool:
 
 def _unless_unneeded(fix: Fix, tree: SourceTree, decision: Decision) -> Decision:
     """``decision`` (applies or declined), or ``not-applicable`` when the fix's
-    ``lacks_need`` proves the tree lacks what its bug needs (or, for a fix with
-    ``"needs"`` patterns, none of them is found)."""
+    ``lacks_need`` proves the tree lacks what its bug needs."""
     lacks_need = load_lacks_need(fix)
-    if lacks_need is not None:
-        proof = run_check(lacks_need, tree.read)
-        return Decision(fix.id, NOT_APPLICABLE, LACKS_NEED + proof) if proof else decision
-    if not fix.needs or any(n.pattern.search(tree.read(n.file) or "") for n in fix.needs):
-        return decision
-    return Decision(fix.id, NOT_APPLICABLE, LACKS_NEED + " or ".join(n.means for n in fix.needs))
+    proof = run_check(lacks_need, tree.read) if lacks_need is not None else None
+    return Decision(fix.id, NOT_APPLICABLE, LACKS_NEED + proof) if proof else decision
 
 
 def decide(fix: Fix, tree: SourceTree, version: Version | None, disabled: Iterable[str] = ()) -> Decision:

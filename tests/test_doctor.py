@@ -183,8 +183,17 @@ def test_draft_graph_above_the_pool_is_a_risk_until_the_fix_applies(argv):
     assert "draft-kv-indptr-capture-bs" not in risky(run("0.5.13", argv))  # shim on
 
 
+@pytest.mark.parametrize("release", ["0.5.15.post1", "0.5.23"])
+def test_upstream_sizing_is_a_risk_for_topk_above_one(release):
+    """From 0.5.14 upstream rounds pool * topk up: right for topk 1, short for topk > 1."""
+    argv = TBO_EAGLE + ["--speculative-eagle-topk", "4", "--attention-backend", "flashinfer"]
+    (f,) = [f for f in run(release, argv, settings=OFF) if f.fix == "draft-kv-indptr-capture-bs"]
+    assert f.risk and "pool * topk rounded up (--speculative-eagle-topk 4)" in f.message, f
+    assert "draft-kv-indptr-capture-bs" not in risky(run(release, argv))  # shim on
+
+
 @pytest.mark.parametrize("release, argv", [
-    ("0.5.14", TBO_EAGLE),  # sizes kv_indptr for the aligned pool itself
+    ("0.5.14", TBO_EAGLE),  # topk 1: rounding pool * topk is rounding the pool
     ("0.5.13", EAGLE + ["--enable-two-batch-overlap", "--max-running-requests", "6"]),  # already aligned
     ("0.5.13", TBO_EAGLE + ["--attention-backend", "fa3"]),
     ("0.5.13", TBO_EAGLE + ["--disable-cuda-graph"]),

@@ -1,31 +1,41 @@
-"""draft-kv-indptr-capture-bs holds when ``FlashInferMultiStepDraftBackend.__init__`` sizes
-``kv_indptr`` for more than the request pool: the batch size in its shape (followed through
-local assignments) reads the CUDA-graph batch list (``cuda_graph_bs``) or comes from a
-CUDA-graph sizing function (a call whose name has ``cuda_graph`` in it).
+"""draft-kv-indptr-capture-bs holds when ``FlashInferMultiStepDraftBackend`` allocates, on
+``self``, a ``kv_indptr`` whose rows hold ``bs * topk + 1`` entries and a
+``kv_last_page_len`` of ``bs * topk`` for the largest batch the draft CUDA graph is captured
+for (the request pool rounded up to the capture alignment), before the step backends take
+their views of them. ``astcheck.draft_buffers_hold_capture`` evaluates the sizes from the
+syntax tree on a grid of pools, alignments, CUDA-graph batch lists and topk: upstream's
+0.5.14 .. 0.5.23 sizing (``pool * topk`` rounded up, not ``pool`` rounded up times topk)
+fails it for topk > 1.
 
-Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None``.
+Its bug needs a draft CUDA graph captured above the request pool (from 0.5.10rc0 the
+capture list rounds the pool up to the two-batch-overlap / DP-attention alignment):
+``lacks_need`` proves a tree never captures above it (``astcheck.capture_bs_within_pool``).
+
+Read by the engine only (stdlib, no SGLang import): ``check(read) -> str | None``,
+``lacks_need(read) -> str | None``.
 """
 
-import ast
-
-from sglang_spec_patches.astcheck import attribute_values, local_values, reads_graph_sizes
+from sglang_spec_patches.astcheck import capture_bs_within_pool, draft_buffers_hold_capture
 
 FILE = "sglang/srt/layers/attention/flashinfer_backend.py"
 CLASS = "FlashInferMultiStepDraftBackend"
+# buffer -> (dimension, extra): shape[dimension] >= largest captured batch * topk + extra
+BUFFERS = {"kv_indptr": (1, 1), "kv_last_page_len": (0, 0)}
+
+# Besides FILE: where the capture list and the sizing helpers come from.
+READS = (
+    "sglang/srt/speculative/eagle_draft_cuda_graph_runner.py",
+    "sglang/srt/model_executor/cuda_graph_runner.py",  # up to 0.5.13.post1
+    "sglang/srt/model_executor/runner/__init__.py",  # 0.5.14 and later
+    "sglang/srt/model_executor/runner/base_cuda_graph_runner.py",
+    "sglang/srt/utils/__init__.py",  # get_cuda_graph_max_batch_size, ceil_align (0.5.17 and later)
+    "sglang/srt/utils/common.py",
+)
+
+
+def lacks_need(read):
+    return capture_bs_within_pool(read)
 
 
 def check(read):
-    text = read(FILE)
-    if text is None:
-        return None
-    for cls in ast.walk(ast.parse(text)):
-        if isinstance(cls, ast.ClassDef) and cls.name == CLASS:
-            for fn in cls.body:
-                if isinstance(fn, ast.FunctionDef) and fn.name == "__init__" and _sized_past_pool(fn):
-                    return f"{CLASS} sizes kv_indptr for the CUDA-graph batch sizes, not only the request pool"
-    return None
-
-
-def _sized_past_pool(fn):
-    values = attribute_values(fn, "kv_indptr")
-    return bool(values) and reads_graph_sizes(values[0], local_values(fn))
+    return draft_buffers_hold_capture(read, FILE, CLASS, BUFFERS, topks=(1, 2, 4))

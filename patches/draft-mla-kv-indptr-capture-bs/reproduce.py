@@ -32,7 +32,9 @@ captured size 6. One JSON line: the captured sizes, the padded ``bs``, the row w
 ``bs * topk + 1``), the entries written past the end of the buffer (``past_buffer``), the
 first entry of each later row, which must stay 0 (``row_starts``), the error the real
 step backend raised, if any (``step_error``), and for each step that reached FlashInfer's
-plan, the ``bs`` and the length of the ``kv_indptr`` it is handed (``handed``).
+plan, the ``bs`` and the length of the ``kv_indptr`` it is handed (``handed``), the length
+of the multi-step ``q_indptr_decode`` (``q_indptr_decode``), and per step the lengths of the
+host ``qo_indptr`` and ``kv_indptr`` FlashInfer's fast decode plan gets (``host_indptr``).
 """
 
 from __future__ import annotations
@@ -70,13 +72,16 @@ def load_by_path(name, relpath):
 class StandInIndicesUpdater:
     """Stand-in for a step backend's FlashInfer MLA decode indices updater (it plans a
     FlashInfer wrapper, GPU-only): records the rows and the ``kv_indptr`` length the plan
-    would be handed."""
+    would be handed, and the lengths of the host ``qo_indptr`` / ``kv_indptr`` copies the
+    real step backend hands FlashInfer's fast decode plan (``qo_indptr_cpu`` is its copy of
+    ``q_indptr_decode``)."""
 
     def __init__(self):
-        self.seen = None
+        self.seen = self.host = None
 
     def update(self, req_pool_indices, seq_lens, seq_lens_sum, *args, spec_info=None, **kwargs):
         self.seen = (int(req_pool_indices.numel()), int(spec_info.kv_indptr.numel()))
+        self.host = {name: int(kwargs[name].numel()) for name in ("qo_indptr_cpu", "kv_indptr_cpu") if name in kwargs}
 
 
 def step_backend_without_flashinfer(model_runner, skip_prefill=False, kv_indptr_buf=None,
@@ -201,6 +206,9 @@ def main():
             "step_error": step_error,
             "handed": [list(s.indices_updater_decode.seen) for s in backend.attn_backends
                        if s.indices_updater_decode.seen is not None],
+            "q_indptr_decode": int(backend.q_indptr_decode.numel()),
+            "host_indptr": [s.indices_updater_decode.host for s in backend.attn_backends
+                            if s.indices_updater_decode.seen is not None],
         }), flush=True)
 
 

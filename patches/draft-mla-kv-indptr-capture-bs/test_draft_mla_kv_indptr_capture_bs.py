@@ -37,6 +37,9 @@ def test_draft_mla_kv_indptr_holds_the_padded_capture(cpu_env, release):
     assert on["past_buffer"] == 0 and on["row_starts"] == [0] * len(on["row_starts"]), on
     assert on["step_error"] is None, on
     assert on["handed"] and all(handed == bs + 1 for bs, handed in on["handed"]), on
+    # the step backends' qo_indptr comes from q_indptr_decode: it must have grown too
+    assert on["q_indptr_decode"] >= on["needed"], on
+    assert on["host_indptr"] == [{"qo_indptr_cpu": on["bs"] + 1, "kv_indptr_cpu": on["bs"] + 1}] * len(on["handed"]), on
 
 
 def load_check():
@@ -58,7 +61,7 @@ def test_fixed_when_is_false_on_an_affected_release_and_true_once_patched(releas
 
 @pytest.mark.parametrize("release", ["0.5.20", "0.5.23"])
 def test_fixed_when_recognises_the_upstream_fix(release):
-    assert "not only the request pool" in load_check()(engine.SourceTree(unpack(release)).read)
+    assert "for the largest captured batch" in load_check()(engine.SourceTree(unpack(release)).read)
 
 
 def test_fixed_when_rejects_growth_that_ignores_the_captured_size():
@@ -80,3 +83,18 @@ def test_not_applicable_where_the_capture_never_exceeds_the_pool():
 def test_not_applicable_once_upstream_sizes_it():
     decision = engine.plan(engine.SourceTree(unpack("0.5.20")), [FIX]).decision(FIX.id)
     assert decision.state == engine.NOT_APPLICABLE and decision.reason.startswith(engine.UPSTREAM_FIX), decision
+
+
+@pytest.mark.slow
+def test_a_near_miss_keeps_the_short_rows_with_the_shim_on(cpu_env, tmp_path):
+    """tests/near_misses/mla_kv_indptr_sliced_to_graph.py slices kv_indptr to the captured
+    batch instead of growing it: the shim does not call it fixed, and the rows still spill."""
+    from test_near_misses import CASES, build_near_miss, load_case
+
+    (path,) = [p for p in CASES if p.stem == "mla_kv_indptr_sliced_to_graph"]
+    tree = build_near_miss(load_case(path), tmp_path / "tree", whole=True)
+    assert engine.plan(engine.SourceTree(tree), [FIX]).decision(FIX.id).state == engine.DECLINED
+    (on,) = run_harness(tree, HARNESS, "on")
+    assert on["bs"] == 6 and on["needed"] > on["row"] and on["past_buffer"] > 0, on
+    assert on["q_indptr_decode"] < on["needed"], on
+    assert on["step_error"] and "size" in on["step_error"], on
