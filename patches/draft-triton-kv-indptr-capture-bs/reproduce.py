@@ -23,9 +23,9 @@ request slot 0 in the padded rows, as the runner fills them), CUDA placement
 follows the buffer on a GPU). Both are loaded by path.
 
 Scenario: two-batch overlap on (the draft runner then captures even sizes only and rounds
-the pool up to one), a request pool of 5, CUDA-graph batch sizes 1 2 4 8, ``--topk``
-(default 1), 3 steps. A full pool of 5 requests is padded to the captured size 6. One JSON
-line: the captured sizes, the padded ``bs``, the row width of ``kv_indptr`` (``row``) and
+the pool up to one), a request pool of 5, CUDA-graph batch sizes 1 2 4 8, 3 steps, each
+topk of ``--topk`` (default 1). A full pool of 5 requests is padded to the captured size 6.
+One JSON line per topk: the captured sizes, the padded ``bs``, the row width of ``kv_indptr`` (``row``) and
 the entries the kernel writes per row (``needed``: ``bs * topk + 1``), the entries written
 past the end of the buffer (``past_buffer``), the first entry of each later row, which
 must stay 0 (``row_starts``), and for each step backend, the length of the ``kv_indptr``
@@ -95,9 +95,9 @@ class StandInTritonStep:
         pass
 
 
-def publish_settings(topk):
+def publish_settings():
     """The release's server args with the scenario's settings, where that release reads them."""
-    settings = dict(enable_two_batch_overlap=True, speculative_eagle_topk=topk, speculative_num_steps=STEPS,
+    settings = dict(enable_two_batch_overlap=True, speculative_num_steps=STEPS,
                     speculative_algorithm="EAGLE", page_size=1)
     try:
         from sglang.srt.runtime_context import get_context
@@ -203,10 +203,30 @@ def replay_metadata(backend, fb):
         backend.init_forward_metadata_out_graph(fb)
 
 
+def measure(model_runner, capture_bs, topk, flashinfer_harness):
+    backend = make_backend(model_runner, topk)
+    max_bs = max(capture_bs)
+    backend.init_cuda_graph_state(max_bs, max_bs * topk)  # as the draft runner calls it
+    flat = flashinfer_harness.with_guard_band(backend)
+    steps, width = backend.kv_indptr.shape
+    capture_metadata(backend, pad_to_captured(model_runner, capture_bs, max_bs, topk))
+    flat[steps * width:] = flashinfer_harness.SENTINEL  # what the replay below writes is measured
+    backend.kv_indptr[1:, 0] = 0
+    fb = pad_to_captured(model_runner, capture_bs, POOL_SIZE, topk)
+    replay_metadata(backend, fb)
+    return {
+        "captured": list(capture_bs), "bs": fb.batch_size, "topk": topk, "row": width,
+        "needed": fb.batch_size * topk + 1,
+        "past_buffer": int((flat[steps * width:] != flashinfer_harness.SENTINEL).sum()),
+        "row_starts": [int(backend.kv_indptr[i, 0]) for i in range(1, steps)],
+        "handed": [step.handed for step in backend.attn_backends],
+    }
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--topk", type=int, default=1)
-    topk = p.parse_args().topk
+    p.add_argument("--topk", type=int, nargs="+", default=[1])
+    topks = p.parse_args().topk
     buffers = load_by_path("draft_padding_buffers_reproduce", "draft-padding-buffers/reproduce.py")
     flashinfer_harness = load_by_path("draft_kv_indptr_capture_bs_reproduce", "draft-kv-indptr-capture-bs/reproduce.py")
     buffers.single_rank_parallel_state()
@@ -214,27 +234,12 @@ def main():
         "get_batch_sizes_to_capture", "sglang.srt.model_executor.runner.base_cuda_graph_runner",
         "sglang.srt.model_executor.cuda_graph_runner")
     with CudaOnCpu(), contextlib.ExitStack() as stack:
-        server_args = publish_settings(topk)
+        server_args = publish_settings()
         single_rank_attention(stack, buffers)
         model_runner = make_model_runner(server_args)
         capture_bs, _ = get_batch_sizes_to_capture(model_runner)
-        backend = make_backend(model_runner, topk)
-        max_bs = max(capture_bs)
-        backend.init_cuda_graph_state(max_bs, max_bs * topk)  # as the draft runner calls it
-        flat = flashinfer_harness.with_guard_band(backend)
-        steps, width = backend.kv_indptr.shape
-        capture_metadata(backend, pad_to_captured(model_runner, capture_bs, max_bs, topk))
-        flat[steps * width:] = flashinfer_harness.SENTINEL  # what the replay below writes is measured
-        backend.kv_indptr[1:, 0] = 0
-        fb = pad_to_captured(model_runner, capture_bs, POOL_SIZE, topk)
-        replay_metadata(backend, fb)
-        print(json.dumps({
-            "captured": list(capture_bs), "bs": fb.batch_size, "topk": topk, "row": width,
-            "needed": fb.batch_size * topk + 1,
-            "past_buffer": int((flat[steps * width:] != flashinfer_harness.SENTINEL).sum()),
-            "row_starts": [int(backend.kv_indptr[i, 0]) for i in range(1, steps)],
-            "handed": [step.handed for step in backend.attn_backends],
-        }), flush=True)
+        for topk in topks:  # the wrapper is given topk by the draft worker
+            print(json.dumps(measure(model_runner, capture_bs, topk, flashinfer_harness)), flush=True)
 
 
 if __name__ == "__main__":

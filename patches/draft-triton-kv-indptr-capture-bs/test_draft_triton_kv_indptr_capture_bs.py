@@ -19,23 +19,28 @@ HARNESS = HERE / "reproduce.py"
 FIX = engine.load_fix(HERE)
 
 
+TOPKS = [1, 4]
+
+
 @pytest.mark.slow
 # 0.5.15.post1: slime's and Relax's pin (family 0.5.13); 0.5.23: the newest release
 @pytest.mark.parametrize("release", ["0.5.15.post1", "0.5.23"])
-@pytest.mark.parametrize("topk", [1, 4])
-def test_draft_triton_kv_indptr_holds_the_padded_capture(cpu_env, release, topk):
-    (off,) = run_harness(release, HARNESS, "off", args=["--topk", str(topk)])
-    assert off["captured"] == [2, 4, 6] and off["bs"] == 6, off  # the pool of 5 rounded up to 6
-    assert off["row"] == 5 * topk + 1 and off["needed"] == 6 * topk + 1, off
-    assert off["past_buffer"] == topk, off  # the last row's overflow
-    assert all(start != 0 for start in off["row_starts"]), off  # rows spill into the next one
-    assert all(handed < off["needed"] for handed in off["handed"]), off
+def test_draft_triton_kv_indptr_holds_the_padded_capture(cpu_env, release):
+    args = ["--topk", *map(str, TOPKS)]
+    offs, ons = run_harness(release, HARNESS, "off", args=args), run_harness(release, HARNESS, "on", args=args)
+    assert [r["topk"] for r in offs] == [r["topk"] for r in ons] == TOPKS
+    for off, on in zip(offs, ons):
+        topk = off["topk"]
+        assert off["captured"] == [2, 4, 6] and off["bs"] == 6, off  # the pool of 5 rounded up to 6
+        assert off["row"] == 5 * topk + 1 and off["needed"] == 6 * topk + 1, off
+        assert off["past_buffer"] == topk, off  # the last row's overflow
+        assert all(start != 0 for start in off["row_starts"]), off  # rows spill into the next one
+        assert all(handed < off["needed"] for handed in off["handed"]), off
 
-    (on,) = run_harness(release, HARNESS, "on", args=["--topk", str(topk)])
-    assert on["captured"] == off["captured"] and on["bs"] == off["bs"]
-    assert on["row"] >= on["needed"], on
-    assert on["past_buffer"] == 0 and on["row_starts"] == [0] * len(on["row_starts"]), on
-    assert on["handed"] == [on["needed"]] * len(on["handed"]), on
+        assert on["captured"] == off["captured"] and on["bs"] == off["bs"]
+        assert on["row"] >= on["needed"], on
+        assert on["past_buffer"] == 0 and on["row_starts"] == [0] * len(on["row_starts"]), on
+        assert on["handed"] == [on["needed"]] * len(on["handed"]), on
 
 
 def load_fixed_when():
@@ -86,3 +91,17 @@ def test_not_applicable_where_the_capture_never_exceeds_the_pool():
     # 0.5.9 has the same sizing, but its capture list stops at the pool
     decision = engine.plan(engine.SourceTree(unpack("0.5.9")), [FIX]).decision(FIX.id)
     assert decision.state == engine.NOT_APPLICABLE and decision.reason.startswith(engine.LACKS_NEED), decision
+
+
+@pytest.mark.slow
+def test_near_miss_without_topk_still_overruns_with_the_shim_on(cpu_env, tmp_path):
+    # tests/near_misses/draft_triton_kv_indptr_growth_without_topk.py: this fix's growth
+    # without the topk factor; the shim declines it, and the bug is still there at topk 4
+    from test_near_misses import build_near_miss, load_case
+
+    case = load_case(Path(__file__).parents[2] / "tests" / "near_misses" / "draft_triton_kv_indptr_growth_without_topk.py")
+    tree = build_near_miss(case, tmp_path, whole=True)
+    assert engine.plan(engine.SourceTree(tree), [FIX]).decision(FIX.id).state == engine.DECLINED
+    (on,) = run_harness(tree, HARNESS, "on", args=["--topk", "4"])
+    assert on["bs"] == 6 and on["row"] < on["needed"] and on["past_buffer"] == 4, on
+    assert all(start != 0 for start in on["row_starts"]), on
