@@ -7,9 +7,9 @@ Runs inside the CPU SGLang environment, with one SGLang release on PYTHONPATH. R
 (``__init__``, which sizes ``kv_indptr``; ``init_cuda_graph_state``, which the draft runner
 calls with the largest captured size; its capture and replay metadata paths down to
 ``common_template``), the Triton kernel ``generate_draft_decode_kv_indices`` under
-TRITON_INTERPRET=1, ``ForwardBatch``, ``EagleDraftInput``, and on 0.5.20 and later the
-release's runtime context (published with its own ``override_server_args``) and
-``KVIndexTranslator``.
+TRITON_INTERPRET=1, ``ForwardBatch``, ``EagleDraftInput``, and where the release has them
+its runtime context (published with its own ``override_server_args``, 0.5.17 and later) and
+``KVIndexTranslator`` (0.5.19 and later).
 
 Stand-ins, named as such: the per-step ``TritonAttnBackend`` objects the wrapper builds
 (``StandInTritonStep``: building the real ones takes the model's KV pool; the stand-in
@@ -103,7 +103,7 @@ def publish_settings():
         from sglang.srt.runtime_context import get_context
     except ImportError:
         get_context = None
-    if get_context is not None and hasattr(get_context(), "override_server_args"):  # 0.5.20 and later
+    if get_context is not None and hasattr(get_context(), "override_server_args"):  # 0.5.17 and later
         from sglang.srt.model_executor.cuda_graph_config import default_cuda_graph_config
 
         graph = default_cuda_graph_config()
@@ -148,7 +148,7 @@ def make_model_runner(server_args):
                                            get_max_num_attention_heads=lambda: 8),
         req_to_token_pool=types.SimpleNamespace(size=POOL_SIZE, req_to_token=req_to_token),
     )
-    try:  # 0.5.21 and later read KV ids through the runner's translator
+    try:  # 0.5.19 and later read KV ids through the runner's translator
         from sglang.srt.mem_cache.kv_index_translator import KVIndexTranslator
     except ImportError:
         return runner
