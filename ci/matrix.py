@@ -510,8 +510,9 @@ def render_md(table: dict) -> str:
         "`plugin` is the `sglang.srt.plugins` entry point: `-` where the release has no such group, "
         "else the process entry modules that call `load_plugins()`.",
         "",
-        "Fixes: " + "; ".join(f"`{c['id']}` ({'fixed upstream in ' if engine.parse_version(c['first_fixed']) else ''}"
-                              f"{c['first_fixed']})" for c in table["fixes"]) + ".",
+        "Fixes: " + "; ".join(f"`{c['id']}` (" + (f"fixed upstream in {c['first_fixed']}"
+                                                  if engine.parse_version(c["first_fixed"]) else "open upstream")
+                              + ")" for c in table["fixes"]) + ".",
         "",
         "| SGLang | " + " | ".join(fixes) + " | .pth | plugin | modules patched |",
         "|---|" + "---|" * len(fixes) + "---|---|---|",

@@ -264,18 +264,27 @@ def diagnose(flags: dict, plan: engine.Plan, settings: runtime.Settings, activat
              "lacks the topk factor and the kernel writes past it",
              "--speculative-eagle-topk 1, or another attention backend")
     # Two-batch overlap (x2) and DP attention (x attention TP size) round the request pool
-    # up for the captured sizes; the FlashInfer draft kv_indptr was sized for the pool only.
+    # up for the captured sizes; the FlashInfer, Triton and aiter draft kv_indptr were sized
+    # for the pool only (FlashMLA's is never written on the draft decode path).
     draft_backend = (flags.get("speculative_draft_attention_backend") or backend).lower()
     aligned = flags["enable_two_batch_overlap"] or flags["enable_dp_attention"]
     pool = flags.get("max_running_requests")
     if flags["enable_two_batch_overlap"] and not flags["enable_dp_attention"] and pool and pool % 2 == 0:
         aligned = False  # an even pool is already aligned for two-batch overlap
+
+    def above_the_pool(which: str, sized: str = "the pool") -> str:
+        return ("two-batch overlap or DP attention: the draft CUDA graph can be captured for the request pool "
+                f"rounded up, past the {which} draft kv_indptr sized for {sized}; the kernel writes past its rows")
+
+    remedy = ("a --max-running-requests (per DP rank) that is a multiple of the alignment, "
+              "or --cuda-graph-max-bs no larger than it")
+    if spec != "NGRAM" and aligned and not flags["disable_cuda_graph"]:
+        if draft_backend == "triton":
+            risk("draft-triton-kv-indptr-capture-bs", above_the_pool("Triton"), remedy)
+        elif draft_backend == "aiter":  # same sizing and kernel; no fix here (ROCm only)
+            findings.append(Finding(True, None, above_the_pool("aiter") + " (open upstream as of 0.5.23; "
+                                    "not fixed by this package)", remedy))
     if spec != "NGRAM" and draft_backend in ("", "flashinfer") and aligned and not flags["disable_cuda_graph"]:
-        def above_the_pool(which: str, sized: str = "the pool") -> str:
-            return ("two-batch overlap or DP attention: the draft CUDA graph can be captured for the request pool "
-                    f"rounded up, past the {which} draft kv_indptr sized for {sized}; the kernel writes past its rows")
-        remedy = ("a --max-running-requests (per DP rank) that is a multiple of the alignment, "
-                  "or --cuda-graph-max-bs no larger than it")
         # An MLA draft model gets the FlashInfer MLA draft backend, sized the same way; a
         # draft whose config cannot be read may be either.
         mla = _draft_uses_mla(flags)

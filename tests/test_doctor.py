@@ -289,3 +289,32 @@ def test_linear_attention_verify_padding_is_a_risk_until_the_fix_applies(tmp_pat
     assert "linear-attn-verify-padding" not in risky(run("0.5.13", argv + ["--disable-cuda-graph"], settings=OFF))
     llama_argv = EAGLE + ["--attention-backend", "fa3", "--model-path", llama]
     assert "linear-attn-verify-padding" not in risky(run("0.5.13", llama_argv, settings=OFF))
+
+
+@pytest.mark.parametrize("release", ["0.5.15.post1", "0.5.23"])
+@pytest.mark.parametrize("argv", [TBO_EAGLE + ["--attention-backend", "triton"],
+                                  TBO_EAGLE + ["--attention-backend", "fa3",
+                                               "--speculative-draft-attention-backend", "triton"],
+                                  EAGLE + ["--attention-backend", "triton", "--enable-dp-attention"]])
+def test_triton_draft_graph_above_the_pool_is_a_risk_until_the_fix_applies(release, argv):
+    findings = run(release, argv, settings=OFF)
+    (f,) = [f for f in findings if f.fix == "draft-triton-kv-indptr-capture-bs"]
+    assert f.risk and "Triton draft kv_indptr" in f.message and "SGLANG_SPEC_PATCHES=off" in f.remedy
+    assert "draft-triton-kv-indptr-capture-bs" not in risky(run(release, argv))  # shim on
+
+
+@pytest.mark.parametrize("release, argv", [
+    ("0.5.9", TBO_EAGLE + ["--attention-backend", "triton"]),  # the capture list stops at the pool
+    ("0.5.23", EAGLE + ["--enable-two-batch-overlap", "--max-running-requests", "6", "--attention-backend", "triton"]),
+    ("0.5.23", TBO_EAGLE + ["--attention-backend", "triton", "--disable-cuda-graph"]),
+    ("0.5.23", TBO_EAGLE + ["--attention-backend", "flashinfer"]),
+    ("0.5.23", EAGLE + ["--attention-backend", "triton"]),  # no alignment: captures stay within the pool
+])
+def test_triton_draft_graph_above_the_pool_is_no_risk_where_it_cannot_trigger(release, argv):
+    assert "draft-triton-kv-indptr-capture-bs" not in risky(run(release, argv, settings=OFF))
+
+
+def test_aiter_draft_graph_above_the_pool_is_named_without_a_fix():
+    findings = run("0.5.23", TBO_EAGLE + ["--attention-backend", "aiter"])
+    (f,) = [f for f in findings if "aiter draft kv_indptr" in f.message]
+    assert f.risk and f.fix is None and "--max-running-requests" in f.remedy

@@ -13,9 +13,10 @@ from sglang_spec_patches import engine
 pytestmark = pytest.mark.slow
 
 # One per family boundary of the fixes (see each fix.json), newest affected last: 0.5.13.post1
-# is draft-seq-lens-sum's 0.5.13 family, 0.5.15.post1 only draft-mla-kv-indptr-capture-bs.
+# is draft-seq-lens-sum's 0.5.13 family, 0.5.15.post1 draft-mla-kv-indptr-capture-bs and
+# draft-triton-kv-indptr-capture-bs, 0.5.23 draft-triton-kv-indptr-capture-bs only.
 RELEASES = ["0.4.10", "0.5.1", "0.5.3rc2", "0.5.6.post2", "0.5.10.post1", "0.5.12.post1", "0.5.13.post1",
-            "0.5.15.post1"]
+            "0.5.15.post1", "0.5.23"]
 
 
 @pytest.mark.parametrize("release", RELEASES)

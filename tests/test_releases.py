@@ -14,12 +14,13 @@ from sglang_releases import unpack
 # A spread over every code family, affected and fixed (the matrix in ci/ covers all).
 RELEASES = ["0.4.10", "0.4.10.post2", "0.5.0rc2", "0.5.1", "0.5.2", "0.5.3rc0", "0.5.3rc2",
             "0.5.4.post1", "0.5.6", "0.5.6.post2", "0.5.7", "0.5.10.post1", "0.5.12.post1", "0.5.13",
-            "0.5.15.post1"]
+            "0.5.15.post1", "0.5.23"]
 FIXES = engine.load_fixes()
 # Fixes whose bug needs code that older releases lack (every other fix: 0.4.10 on).
 FIRST_AFFECTED = {"ngram-verify-mask": "0.5.3rc2", "draft-kv-indptr-capture-bs": "0.5.10rc0",
                   "draft-mla-kv-indptr-capture-bs": "0.5.10rc0", "fa3-swa-draft-step-loc": "0.5.13",
-                  "disable-padding-graph-key": "0.5.14", "linear-attn-verify-padding": "0.5.2"}
+                  "disable-padding-graph-key": "0.5.14", "linear-attn-verify-padding": "0.5.2",
+                  "draft-triton-kv-indptr-capture-bs": "0.5.10rc0"}
 
 
 def fixed_in(fix):
