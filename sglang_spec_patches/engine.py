@@ -234,6 +234,14 @@ class SourceTree:
         found = self.source(relpath)
         return None if found is None else found.text
 
+    def text_or_empty(self, relpath: str) -> str:
+        """The file's text, or "" when it is absent or unreadable: for reports that only
+        look for a name (the plugin loader, an environment variable), never for a fix."""
+        try:
+            return self.read(relpath) or ""
+        except sources.UnreadableSource:
+            return ""
+
     def version(self) -> str | None:
         """The release the source says it is: version files first, then dist-info."""
         for rel in ("sglang/_version.py", "sglang/version.py"):
