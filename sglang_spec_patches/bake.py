@@ -684,8 +684,8 @@ def revert(root: Path, only: Iterable[str] = (), dry_run: bool = False) -> Outco
                 continue
             changes.append(Change(rel, real, now, original))
         if refused:
-            raise BakeError("refusing to revert, nothing was changed:\n  " + "\n  ".join(refused)
-                            + f"\n(if SGLang was upgraded since, {state} records an old bake: remove it)")
+            raise BakeError("refusing to revert, nothing was changed: " + "; ".join(refused)
+                            + f" (if SGLang was upgraded since, {state} records an old bake: remove it)")
         out.written = [c.rel for c in changes]
         if not rels:
             return out
