@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import CodeType
 from typing import Callable, Iterable
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -474,6 +476,7 @@ class Plan:
     decisions: list[Decision]
     texts: dict[str, str]  # relpath -> patched text (LF line endings), all applicable fixes composed
     forms: dict[str, sources.SourceForm] = field(default_factory=dict)  # relpath -> how to write it
+    codes: dict[str, CodeType] = field(default_factory=dict)  # relpath -> the text compiled, as the hook would
 
     def decision(self, fix_id: str) -> Decision | None:
         return next((d for d in self.decisions if d.fix == fix_id), None)
@@ -494,12 +497,12 @@ def plan(tree: SourceTree, fixes: Iterable[Fix] | None = None, disabled: Iterabl
     parsed = parse_version(version)
     disabled = set(disabled)
     decisions = [decide(fix, tree, parsed, disabled) for fix in fixes]
-    texts = _compose(tree, fixes, decisions)
-    return Plan(tree.root, version, decisions, texts, {rel: tree.source(rel).form for rel in texts})
+    texts, codes = _compose(tree, fixes, decisions)
+    return Plan(tree.root, version, decisions, texts, {rel: tree.source(rel).form for rel in texts}, codes)
 
 
-def _compose(tree: SourceTree, fixes: tuple[Fix, ...], decisions: list[Decision]) -> dict[str, str]:
-    """The patched texts, every applicable fix composed.
+def _compose(tree: SourceTree, fixes: tuple[Fix, ...], decisions: list[Decision]) -> tuple[dict[str, str], dict]:
+    """The patched texts, every applicable fix composed, and their code.
 
     Fixes that touch one file are written to be independent; each is applied on top
     of the previous one's output in catalog order. One that no longer matches there is
@@ -524,18 +527,22 @@ def _compose(tree: SourceTree, fixes: tuple[Fix, ...], decisions: list[Decision]
                 decision.state, decision.reason = DECLINED, f"does not compose with {others}: {exc}"
                 continue
             texts.update(new)
-        unusable = {rel: why for rel, text in texts.items() if (why := _unusable(tree, rel, text))}
+        codes, unusable = {}, {}
+        for rel, text in texts.items():
+            found = _compiled(tree, rel, text)
+            (unusable if isinstance(found, str) else codes)[rel] = found
         if not unusable:
-            return texts
+            return texts, codes
         for decision in decisions:
             hit = [rel for rel in decision.files if rel in unusable]
             if decision.state == APPLIES and hit:
                 decision.state, decision.reason = DECLINED, "; ".join(unusable[rel] for rel in hit)
 
 
-def _unusable(tree: SourceTree, relpath: str, text: str) -> str | None:
-    """Why the patched text of one file cannot be used (None: it can): it does not
-    compile, or it cannot be written back the way the file is stored."""
+def _compiled(tree: SourceTree, relpath: str, text: str) -> CodeType | str:
+    """The patched text of one file compiled (as the hook compiles it, under the file's
+    path, so the hook of this process need not compile it again), or why it cannot be
+    used: it does not compile, or it cannot be written back the way the file is stored."""
     form = tree.source(relpath).form
     why = form.unwritable()
     if why:
@@ -545,20 +552,20 @@ def _unusable(tree: SourceTree, relpath: str, text: str) -> str | None:
             sources.encode(text, form)
         except UnicodeEncodeError as exc:
             return f"{relpath} is left alone: the fix's text has {exc.object[exc.start]!r}, which {form.encoding} lacks"
-    problem = _compile_error(text)
-    if problem:
-        alone = "without the fix either" if _compile_error(tree.read(relpath)) else "with the fix in"
-        return f"{relpath} does not compile {alone}: {problem}"
-    return None
+    code = _compile(text, os.path.join(str(tree.root), relpath))
+    if isinstance(code, str):
+        alone = "without the fix either" if isinstance(_compile(tree.read(relpath), relpath), str) else "with the fix in"
+        return f"{relpath} does not compile {alone}: {code}"
+    return code
 
 
-def _compile_error(text: str) -> str | None:
+def _compile(text: str, filename: str) -> CodeType | str:
+    """The module's code, or the parser's one-line complaint."""
     try:
-        compile(text, "<patched>", "exec", dont_inherit=True)
+        return compile(text, filename, "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes (Python 3.11)
         where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
         return (exc.msg if isinstance(exc, SyntaxError) else str(exc)) + where
-    return None
 
 
 def module_name(relpath: str) -> str:

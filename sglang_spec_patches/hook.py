@@ -145,7 +145,9 @@ class PatchedSourceLoader(importlib.machinery.SourceFileLoader):
         code = bytecode.load(self.path, key, self._cached)
         how = "read from cache"
         if code is None:
-            code = compile(self._text(), self.path, "exec", dont_inherit=True)
+            code = plan.codes.pop(self._relpath, None)  # compiled when this process planned
+            if code is None or code.co_filename != self.path:
+                code = compile(self._text(), self.path, "exec", dont_inherit=True)
             how = "compiled, cache written" if bytecode.store(self.path, key, code, self._cached) else "compiled"
         seed_linecache(self.path, self._text)
         runtime.record_module(fullname, {"how": "import-hook", "fixes": plan.fixes_for(self._relpath),
