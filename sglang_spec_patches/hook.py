@@ -73,10 +73,10 @@ class _State:
         from . import engine, plancache
 
         class RecordingTree(engine.SourceTree):  # remembers what the engine read, for the cache key
-            def read(self, relpath):
+            def source(self, relpath):
                 if relpath not in reads:
                     reads[relpath] = plancache.signature(os.path.join(root, relpath))
-                return super().read(relpath)
+                return super().source(relpath)
 
         reads: dict[str, tuple[int, int] | None] = {}
         fixes = engine.load_fixes() if self.fixes is None else self.fixes

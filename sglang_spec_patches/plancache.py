@@ -99,12 +99,15 @@ def _shim_files() -> list[tuple[str, int, int]]:
     return out
 
 
-def signature(path: str) -> tuple[int, int] | None:
-    """(mtime_ns, size) of a file, None when it does not exist."""
+def signature(path: str) -> tuple | None:
+    """(mtime_ns, size) of a file, None when it does not exist, ("stat failed", errno)
+    when it cannot be looked at (a symlink loop, a folder we may not enter)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        return "stat failed", exc.errno
     return st.st_mtime_ns, st.st_size
 
 

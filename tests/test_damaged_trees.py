@@ -217,6 +217,25 @@ def test_the_hook_warns_once_per_declined_fix_not_per_module(tree, monkeypatch, 
     assert capsys.readouterr().err.count("declined") == 3
 
 
+@pytest.mark.parametrize("damage", ["directory", "symlink-loop"])
+def test_the_hook_patches_the_other_files_past_a_file_it_cannot_read(tree, damage, monkeypatch):
+    (tree / RUNNER).unlink()
+    (tree / RUNNER).mkdir() if damage == "directory" else (tree / RUNNER).symlink_to(Path(RUNNER).name)
+    stub = types.ModuleType("sglang")
+    stub.__path__ = [str(tree / "sglang")]
+    monkeypatch.setitem(sys.modules, "sglang", stub)
+    monkeypatch.setitem(runtime.RECORD, "problems", [])
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    why = "Is a directory" if damage == "directory" else "Too many levels of symbolic links"
+    for process in ("plans", "reads the cached plan"):
+        finder = hook.SpecPatchFinder(runtime.Settings("on", frozenset(), None), use_plan_cache=True)
+        spec = finder.find_spec("sglang.srt.speculative.eagle_utils", [str(tree / "sglang/srt/speculative")])
+        assert isinstance(spec.loader, hook.PatchedSourceLoader), process
+        assert finder.state.plan.from_cache == (process == "reads the cached plan")
+    assert runtime.RECORD["problems"] == [f"fix {fix} declined: {RUNNER} cannot be read as Python source: {why}"
+                                          for fix in sorted(RUNNER_FIXES)] * 2
+
+
 def test_a_failed_plan_warns_once_per_process(tree, monkeypatch, capsys):
     def boom(*args, **kwargs):
         raise RuntimeError("engine exploded")
