@@ -59,13 +59,15 @@ def decode(data: bytes, relpath: str) -> Source:
     """The text Python compiles for these bytes, and their form. Raises UnreadableSource."""
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        declared = None
-    except SyntaxError as exc:  # an unknown encoding, a bad cookie, a BOM with another cookie,
-        encoding, declared = "utf-8", exc.msg  # or no cookie and a first line that is not UTF-8
+    except SyntaxError as exc:  # an unknown encoding, a bad cookie, a BOM with another cookie
+        if data.startswith(b"\xef\xbb\xbf") and exc.msg.startswith("encoding problem"):
+            raise UnreadableSource(relpath, "a UTF-8 byte-order mark and a coding cookie for another "
+                                            "encoding") from None
+        if not exc.msg.startswith("invalid or missing encoding declaration"):
+            raise UnreadableSource(relpath, exc.msg) from None
+        encoding = "utf-8"  # no cookie, and the first lines are not UTF-8: say which byte
     try:
         raw = data.decode(encoding)
-        if declared:
-            raise UnreadableSource(relpath, declared)
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise UnreadableSource(relpath, f"byte 0x{data[exc.start]:02x} on line {line} is not valid "

@@ -105,6 +105,47 @@ WHOLE_FILE = (crlf, bom, latin1_cookie, tab_indented)  # valid Python, each once
 AT_RANDOM = (truncated, random_bytes, random_text)  # RANDOM_ROUNDS times per file
 
 
+# --- reading as Python reads ------------------------------------------------------------------
+
+SAMPLES = {  # valid Python in every form a file may take, and bytes Python refuses to read
+    "plain": b"x = 'caf\xc3\xa9'\n",
+    "crlf": b"x = 1\r\ny = '''a\r\nb'''\r\n",
+    "cr": b"x = 1\ry = 2\r",
+    "bom": b"\xef\xbb\xbfx = 1\n",
+    "latin-1": b"# -*- coding: latin-1 -*-\nx = 'caf\xe9'\n",
+    "cookie on line 2": b"#!/usr/bin/env python\n# vim: set fileencoding=cp1252 :\nx = '\x80'\n",
+    "no final newline": b"x = 1\r\ny = 2",
+    "not utf-8": b"x = 1\n# \xff\n",
+    "not utf-8 on line 1": b"# \xff\nx = 1\n",
+    "unknown encoding": b"# coding: nonsense\nx = 1\n",
+    "bom and latin-1": b"\xef\xbb\xbf# coding: latin-1\nx = 1\n",
+    "no text encoding": b"# coding: rot13\nx = 1\n",
+}
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_sources_are_read_as_python_reads_them(name):
+    """As Python's ``tokenize.open`` (``inspect``, ``linecache``) reads them. Its compiler
+    is laxer in one place: it skips a comment's bytes undecoded, so a file with bytes that
+    are not UTF-8 only in comments imports; such a file's fixes are declined all the same."""
+    data = SAMPLES[name]
+    try:
+        expected = python_reads(data)
+    except (SyntaxError, ValueError, LookupError):
+        with pytest.raises(sources.UnreadableSource, match=r"^f\.py cannot be read as Python source: [^\n]+$"):
+            sources.decode(data, "f.py")
+        return
+    source = sources.decode(data, "f.py")
+    assert source.text == expected and "\r" not in source.text
+    assert compile(source.text, "f.py", "exec").co_consts == compile(data, "f.py", "exec").co_consts
+    assert sources.encode(source.text, source.form) == data and source.form.unwritable() is None
+
+
+def test_mixed_line_endings_read_but_cannot_be_written_back():
+    source = sources.decode(b"x = 1\r\ny = 2\n", "f.py")
+    assert source.text == "x = 1\ny = 2\n" and "mixes line endings" in source.form.unwritable()
+
+
 # --- the three cases reported on 0.5.2 ---------------------------------------------------------
 
 
