@@ -379,6 +379,9 @@ def test_an_unreadable_file_as_a_non_root_user(tmp_path):
 
 # --- the property test: one file damaged at a time, on three releases -------------------------
 
+# 290 damaged trees (70 + 110 + 110). Measured: the plan checks take about 13 s of CPU in
+# all, the import checks about 42 s of CPU in the three children (a third of it loading
+# torch and SGLang once per release); each test prints its numbers under ``pytest -s``.
 RELEASES = ["0.5.2", "0.5.13.post1", "0.5.23"]
 RANDOM_ROUNDS = 2  # per file and kind of random damage
 VERSION_FILES = ("sglang/version.py", "sglang/_version.py")  # pick the family order, not a fix's file
