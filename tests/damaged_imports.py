@@ -5,7 +5,7 @@ Run in the CPU SGLang environment with the tree on PYTHONPATH and
 SGLANG_SPEC_PATCHES=off (so the start-up hook stays out); "on" is the import hook itself,
 a fresh finder (a fresh plan of the tree as it is now) in front of the normal finders.
 Heavy dependencies (torch, triton, the rest of SGLang) are imported once; each request
-re-runs only the damaged module. Protocol, one JSON object a line: the parent sends
+re-runs only the damaged module, and puts the pristine one back after. Protocol, one JSON object a line: the parent sends
 {"module": name}; the child answers {"off": error or None, "on": error or None,
 "patched_by": [fixes], "problems": [warnings]}. Python's own bytecode is neither read nor
 written (PYTHONDONTWRITEBYTECODE), so each import compiles the file as it is now.
@@ -32,9 +32,17 @@ def import_fresh(name: str, finder=None) -> tuple[str | None, object]:
             sys.meta_path.remove(finder)
 
 
+def put_back(name: str, module) -> None:
+    """The pristine module again, for the modules imported in later cases."""
+    sys.modules[name] = module
+    parent, _, child = name.rpartition(".")
+    setattr(sys.modules[parent], child, module)
+
+
 def main() -> None:
+    pristine = {}
     for name in sys.argv[1:]:  # the pristine tree: every dependency loaded once
-        error, _ = import_fresh(name)
+        error, pristine[name] = import_fresh(name)
         print(json.dumps({"warmed": name, "error": error}), flush=True)
     for line in sys.stdin:
         name = json.loads(line)["module"]
@@ -44,6 +52,7 @@ def main() -> None:
         on, module = import_fresh(name, finder)
         loader = getattr(getattr(module, "__spec__", None), "loader", None)
         patched_by = finder.state.plan.fixes_for(loader._relpath) if isinstance(loader, hook.PatchedSourceLoader) else []
+        put_back(name, pristine[name])
         print(json.dumps({"off": off, "on": on, "patched_by": patched_by,
                           "problems": runtime.RECORD["problems"]}), flush=True)
 
