@@ -554,7 +554,8 @@ def _compiled(tree: SourceTree, relpath: str, text: str) -> CodeType | str:
             return f"{relpath} is left alone: the fix's text has {exc.object[exc.start]!r}, which {form.encoding} lacks"
     code = _compile(text, os.path.join(str(tree.root), relpath))
     if isinstance(code, str):
-        alone = "without the fix either" if isinstance(_compile(tree.read(relpath), relpath), str) else "with the fix in"
+        alone = "without the fix either" if isinstance(_compile(tree.read(relpath), relpath), str) \
+            else "with the fix in"
         return f"{relpath} does not compile {alone}: {code}"
     return code
 

@@ -5,10 +5,11 @@ Run in the CPU SGLang environment with the tree on PYTHONPATH and
 SGLANG_SPEC_PATCHES=off (so the start-up hook stays out); "on" is the import hook itself,
 a fresh finder (a fresh plan of the tree as it is now) in front of the normal finders.
 Heavy dependencies (torch, triton, the rest of SGLang) are imported once; each request
-re-runs only the damaged module, and puts the pristine one back after. Protocol, one JSON object a line: the parent sends
-{"module": name}; the child answers {"off": error or None, "on": error or None,
-"patched_by": [fixes], "problems": [warnings]}. Python's own bytecode is neither read nor
-written (PYTHONDONTWRITEBYTECODE), so each import compiles the file as it is now.
+re-runs only the damaged module, and puts the pristine one back after. Protocol, one
+JSON object a line: the parent sends {"module": name}; the child answers
+{"off": error or None, "on": error or None, "problems": [the hook's warnings]}. Python's
+own bytecode is neither read nor written (PYTHONDONTWRITEBYTECODE), so each import
+compiles the file as it is now.
 """
 
 import importlib
@@ -49,12 +50,9 @@ def main() -> None:
         off, _ = import_fresh(name)
         runtime.RECORD["problems"] = []
         finder = hook.SpecPatchFinder(runtime.Settings("on", frozenset(), None))
-        on, module = import_fresh(name, finder)
-        loader = getattr(getattr(module, "__spec__", None), "loader", None)
-        patched_by = finder.state.plan.fixes_for(loader._relpath) if isinstance(loader, hook.PatchedSourceLoader) else []
+        on, _ = import_fresh(name, finder)
         put_back(name, pristine[name])
-        print(json.dumps({"off": off, "on": on, "patched_by": patched_by,
-                          "problems": runtime.RECORD["problems"]}), flush=True)
+        print(json.dumps({"off": off, "on": on, "problems": runtime.RECORD["problems"]}), flush=True)
 
 
 if __name__ == "__main__":
