@@ -1,7 +1,9 @@
 """Bake mode: write the fixes into an SGLang tree on disk, check them, take them out.
 
-The text written is ``plan.texts`` - the very text the import hook compiles - so both
-modes produce the same bytes, and the hook sees a baked tree as ``already-fixed``.
+The text written is ``plan.texts`` - the very text the import hook compiles - in the
+file's own encoding, byte-order mark and line endings (``sources.py``), so Python reads
+the same text from a baked file as the hook compiles, and the hook sees a baked tree as
+``already-fixed``.
 
 State lives in ``<root>/.sglang-spec-patches/`` (``<root>`` contains the ``sglang``
 package). It sits beside the package, not inside it: ``pip uninstall sglang`` must not
@@ -564,13 +566,13 @@ def _baked_manifest(manifest: dict, plan: engine.Plan, changes: list[Change]) ->
 def _bake_locked(root: Path, plan: engine.Plan, tree: engine.SourceTree | None, can_write: bool,
                  out: Outcome) -> None:
     changes = []
-    for rel, text in plan.texts.items():
+    for rel in plan.texts:
         real = target(root, rel)
         before = real.read_bytes()
-        seen = tree.read(rel) if tree is not None else None
-        if seen is not None and seen.encode("utf-8") != before:
+        seen = tree.source(rel) if tree is not None else None
+        if seen is not None and seen.data != before:
             raise ChangedSincePlan(f"{rel} changed since the plan was made; nothing was changed")
-        after = text.encode("utf-8")
+        after = plan.encoded(rel)  # the hook's text in the file's own encoding and line endings
         if after != before:
             changes.append(Change(rel, real, before, after))
     out.written = sorted(c.rel for c in changes)
@@ -682,8 +684,8 @@ def revert(root: Path, only: Iterable[str] = (), dry_run: bool = False) -> Outco
                 continue
             changes.append(Change(rel, real, now, original))
         if refused:
-            raise BakeError("refusing to revert, nothing was changed:\n  " + "\n  ".join(refused)
-                            + f"\n(if SGLang was upgraded since, {state} records an old bake: remove it)")
+            raise BakeError("refusing to revert, nothing was changed: " + "; ".join(refused)
+                            + f" (if SGLang was upgraded since, {state} records an old bake: remove it)")
         out.written = [c.rel for c in changes]
         if not rels:
             return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,10 +14,14 @@ from . import __version__, engine, runtime
 EXIT_OK, EXIT_DECLINED, EXIT_ERROR = 0, 1, 2
 
 
+class CliError(Exception):
+    """Refused before anything was looked at (exit 2); the message is the whole story."""
+
+
 def installed_sglang_root() -> Path:
     spec = importlib.util.find_spec("sglang")  # locates; does not import sglang
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("sglang-spec-patches: no installed 'sglang' package found (use --sglang-root)")
+        raise CliError("no installed 'sglang' package found (use --sglang-root)")
     return Path(list(spec.submodule_search_locations)[0]).parent
 
 
@@ -25,8 +30,9 @@ def activation_report(tree: engine.SourceTree) -> dict:
     import site
 
     dirs = [Path(p) for p in site.getsitepackages() + [site.getusersitepackages()]]
-    pth = [str(d / "sglang_spec_patches.pth") for d in dirs if (d / "sglang_spec_patches.pth").is_file()]
-    plugins = tree.read("sglang/srt/plugins/__init__.py") or ""
+    # os.path.isfile: a site directory we may not look into (another user's home) has none
+    pth = [str(d / "sglang_spec_patches.pth") for d in dirs if os.path.isfile(d / "sglang_spec_patches.pth")]
+    plugins = tree.text_or_empty("sglang/srt/plugins/__init__.py")
     return {
         "pth": pth,
         "sglang_plugin_entry_point": "sglang.srt.plugins" in plugins,
@@ -44,7 +50,7 @@ def _fixes(args, also_known: set[str] = frozenset()) -> tuple[engine.Fix, ...]:
     only = set(getattr(args, "only", None) or [])
     unknown = only - {f.id for f in fixes} - also_known
     if unknown:
-        raise SystemExit(f"sglang-spec-patches: unknown fix id(s): {', '.join(sorted(unknown))}")
+        raise CliError(f"unknown fix id(s): {', '.join(sorted(unknown))}")
     return tuple(f for f in fixes if f.id in only) if only else fixes
 
 
@@ -265,8 +271,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return handlers[args.command](args)
-    except (BakeError, FileNotFoundError, engine.FixDefinitionError, PermissionError, OSError) as exc:
+    except (CliError, BakeError, engine.FixDefinitionError, OSError) as exc:
         print(f"sglang-spec-patches: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # a bug of ours: still one line, never a traceback
+        import traceback
+
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        print(f"sglang-spec-patches: internal error: {type(exc).__name__}: {exc} "
+              f"(at {Path(where.filename).name}:{where.lineno}; please report it)", file=sys.stderr)
         return EXIT_ERROR
 
 

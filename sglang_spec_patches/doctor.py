@@ -134,7 +134,7 @@ def _context_stretch_refused(draft_ctx: int, target_ctx: int, plan: engine.Plan,
     target: not a crash risk, but users should know why and what to set. Up to 0.5.0rc2
     the variable defaults to true (the source names ``default="True"``; draft-context-length
     keeps that unless the shim runs in strict mode); from 0.5.1 it defaults to false."""
-    text = engine.SourceTree(plan.root).read("sglang/srt/configs/model_config.py") or ""
+    text = engine.SourceTree(plan.root).text_or_empty("sglang/srt/configs/model_config.py")
     value = os.environ.get(_ALLOW_STRETCH_ENV)
     # as the release reads it: get_bool_env_var up to 0.5.3rc0, the envs registry after
     truthy = ("1", "true", "yes", "y") if f"envs.{_ALLOW_STRETCH_ENV}" in text else ("1", "true")
@@ -345,7 +345,7 @@ def diagnose(flags: dict, plan: engine.Plan, settings: runtime.Settings, activat
 
 
 def activation_state(tree: engine.SourceTree, pth_dirs: list[str]) -> dict:
-    plugin = "sglang.srt.plugins" in (tree.read("sglang/srt/plugins/__init__.py") or "")
+    plugin = "sglang.srt.plugins" in tree.text_or_empty("sglang/srt/plugins/__init__.py")
     if pth_dirs:
         return {"reaches_workers": True, "why": ".pth installed", "plugin": plugin}
     if plugin:

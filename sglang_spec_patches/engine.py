@@ -36,15 +36,17 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import CodeType
 from typing import Callable, Iterable
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from . import diffs
+from . import diffs, sources
 
 APPLIES = "applies"
 ALREADY_FIXED = "already-fixed"
@@ -227,33 +229,59 @@ def load_fixes(patches_dir: Path | None = None) -> tuple[Fix, ...]:
 class SourceTree:
     """An SGLang source tree: the directory that contains the ``sglang`` package.
 
-    Reads are cached, so one plan sees one snapshot of every file it looked at.
+    Files are read as Python reads them (``sources.py``: coding cookie, BOM, any line
+    ending read as LF). Reads are cached, so one plan sees one snapshot of every file
+    it looked at.
     """
 
     def __init__(self, root: Path | str):
         self.root = Path(root)
         if not (self.root / "sglang").is_dir():
             raise FileNotFoundError(f"{self.root} does not contain an 'sglang' package")
-        self._texts: dict[str, str | None] = {}
+        self._files: dict[str, sources.Source | sources.UnreadableSource | None] = {}
+
+    def source(self, relpath: str) -> sources.Source | None:
+        """The file's bytes, text and form; None when it does not exist. Raises
+        ``sources.UnreadableSource`` (every time) when it exists but cannot be read."""
+        if relpath not in self._files:
+            try:
+                self._files[relpath] = sources.read(self.root / relpath, relpath)
+            except sources.UnreadableSource as exc:
+                self._files[relpath] = exc
+        found = self._files[relpath]
+        if isinstance(found, sources.UnreadableSource):
+            raise sources.UnreadableSource(found.relpath, found.why)
+        return found
 
     def read(self, relpath: str) -> str | None:
-        if relpath not in self._texts:
-            path = self.root / relpath
-            try:
-                with open(path, encoding="utf-8", newline="") as fh:
-                    self._texts[relpath] = fh.read()
-            except FileNotFoundError:
-                self._texts[relpath] = None
-        return self._texts[relpath]
+        """The file's text as Python reads it (LF line endings), None when it does not
+        exist; raises ``sources.UnreadableSource`` when it cannot be read."""
+        found = self.source(relpath)
+        return None if found is None else found.text
+
+    def text_or_empty(self, relpath: str) -> str:
+        """The file's text, or "" when it is absent or unreadable: for reports that only
+        look for a name (the plugin loader, an environment variable), never for a fix."""
+        try:
+            return self.read(relpath) or ""
+        except sources.UnreadableSource:
+            return ""
 
     def version(self) -> str | None:
         """The release the source says it is: version files first, then dist-info."""
         for rel in ("sglang/_version.py", "sglang/version.py"):
-            match = _VERSION_LINE.search(self.read(rel) or "")
+            try:
+                match = _VERSION_LINE.search(self.read(rel) or "")
+            except sources.UnreadableSource:
+                continue
             if match:
                 return match[1]
         for meta in sorted(self.root.glob("sglang-*.dist-info/METADATA")):
-            for line in meta.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                lines = meta.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                continue
+            for line in lines:
                 if line.startswith("Version:"):
                     return line.split(":", 1)[1].strip()
         return None
@@ -357,6 +385,8 @@ def load_lacks_need(fix: Fix) -> Callable | None:
 def run_check(check: Callable, read: Callable[[str], str | None]) -> str | None:
     try:
         found = check(read)
+    except sources.UnreadableSource:
+        raise  # the tree's file is at fault, not the check: decide() declines the fix for it
     except Exception as exc:  # a check that crashes on odd source must not crash the hook
         raise CheckError(f"{FIXED_WHEN_FILE} failed: {type(exc).__name__}: {exc}") from exc
     if found is not None and not isinstance(found, str):
@@ -389,6 +419,8 @@ def decide(fix: Fix, tree: SourceTree, version: Version | None, disabled: Iterab
         return _decide(fix, tree, version)
     except CheckError as exc:
         return Decision(fix.id, DECLINED, f"fixed-when check unusable: {exc}")
+    except sources.UnreadableSource as exc:  # only the fixes that read the file pay for it
+        return Decision(fix.id, DECLINED, str(exc))
 
 
 def _decide(fix: Fix, tree: SourceTree, version: Version | None) -> Decision:
@@ -457,7 +489,9 @@ class Plan:
     root: Path
     version: str | None
     decisions: list[Decision]
-    texts: dict[str, str]  # relpath -> patched text, all applicable fixes composed
+    texts: dict[str, str]  # relpath -> patched text (LF line endings), all applicable fixes composed
+    forms: dict[str, sources.SourceForm] = field(default_factory=dict)  # relpath -> how to write it
+    codes: dict[str, CodeType] = field(default_factory=dict)  # relpath -> the text compiled, as the hook would
 
     def decision(self, fix_id: str) -> Decision | None:
         return next((d for d in self.decisions if d.fix == fix_id), None)
@@ -465,37 +499,89 @@ class Plan:
     def fixes_for(self, relpath: str) -> list[str]:
         return [d.fix for d in self.decisions if d.state == APPLIES and relpath in d.files]
 
+    def encoded(self, relpath: str) -> bytes:
+        """The patched file's bytes, in the form of the file it replaces."""
+        return sources.encode(self.texts[relpath], self.forms.get(relpath, sources.PLAIN))
+
 
 def plan(tree: SourceTree, fixes: Iterable[Fix] | None = None, disabled: Iterable[str] = (),
          version: str | None = None) -> Plan:
-    """Decide every fix for one tree and compose the patched texts.
-
-    Fixes that touch one file are written to be independent; each is applied on top
-    of the previous one's output in catalog order. One that no longer matches there is
-    declined as a whole, so a fix is never half applied.
-    """
+    """Decide every fix for one tree and compose the patched texts."""
     fixes = tuple(load_fixes() if fixes is None else fixes)
     version = version or tree.version()
     parsed = parse_version(version)
     disabled = set(disabled)
     decisions = [decide(fix, tree, parsed, disabled) for fix in fixes]
-    texts: dict[str, str] = {}
-    for fix, decision in zip(fixes, decisions):
-        if decision.state != APPLIES:
-            continue
-        fam = next(f for f in fix.families if f.name == decision.family)
-        # A re-anchored fix is placed the same bounded way on the composed text; exact
-        # fixes stay exact, so fixes sharing a file compose as before.
-        place = (lambda t, p: diffs.apply_anchored(t, p)[0]) if decision.reanchored else diffs.apply
+    texts, codes = _compose(tree, fixes, decisions)
+    return Plan(tree.root, version, decisions, texts, {rel: tree.source(rel).form for rel in texts}, codes)
+
+
+def _compose(tree: SourceTree, fixes: tuple[Fix, ...], decisions: list[Decision]) -> tuple[dict[str, str], dict]:
+    """The patched texts, every applicable fix composed, and their code.
+
+    Fixes that touch one file are written to be independent; each is applied on top
+    of the previous one's output in catalog order. One that no longer matches there is
+    declined as a whole, so a fix is never half applied. So is every fix on a file whose
+    patched text does not compile or cannot be written back in the file's own form;
+    the texts are then composed again without them.
+    """
+    while True:
+        texts: dict[str, str] = {}
+        for fix, decision in zip(fixes, decisions):
+            if decision.state != APPLIES:
+                continue
+            fam = next(f for f in fix.families if f.name == decision.family)
+            # A re-anchored fix is placed the same bounded way on the composed text; exact
+            # fixes stay exact, so fixes sharing a file compose as before.
+            place = (lambda t, p: diffs.apply_anchored(t, p)[0]) if decision.reanchored else diffs.apply
+            try:
+                new = {p.path: place(texts.get(p.path, tree.read(p.path)), p) for p in fam.patches}
+            except diffs.DoesNotApply as exc:
+                others = ", ".join(d.fix for d in decisions if d.state == APPLIES and d is not decision
+                                   and set(d.files) & set(decision.files) and d.fix < fix.id)
+                decision.state, decision.reason = DECLINED, f"does not compose with {others}: {exc}"
+                continue
+            texts.update(new)
+        codes, unusable = {}, {}
+        for rel, text in texts.items():
+            found = _compiled(tree, rel, text)
+            (unusable if isinstance(found, str) else codes)[rel] = found
+        if not unusable:
+            return texts, codes
+        for decision in decisions:
+            hit = [rel for rel in decision.files if rel in unusable]
+            if decision.state == APPLIES and hit:
+                decision.state, decision.reason = DECLINED, "; ".join(unusable[rel] for rel in hit)
+
+
+def _compiled(tree: SourceTree, relpath: str, text: str) -> CodeType | str:
+    """The patched text of one file compiled (as the hook compiles it, under the file's
+    path, so the hook of this process need not compile it again), or why it cannot be
+    used: it does not compile, or it cannot be written back the way the file is stored."""
+    form = tree.source(relpath).form
+    why = form.unwritable()
+    if why:
+        return f"{relpath} is left alone: {why}"
+    if form.encoding not in ("utf-8", "utf-8-sig"):
         try:
-            new = {p.path: place(texts.get(p.path, tree.read(p.path)), p) for p in fam.patches}
-        except diffs.DoesNotApply as exc:
-            others = ", ".join(d.fix for d in decisions if d.state == APPLIES and d is not decision
-                               and set(d.files) & set(decision.files) and d.fix < fix.id)
-            decision.state, decision.reason = DECLINED, f"does not compose with {others}: {exc}"
-            continue
-        texts.update(new)
-    return Plan(tree.root, version, decisions, texts)
+            sources.encode(text, form)
+        except UnicodeEncodeError as exc:
+            return f"{relpath} is left alone: the fix's text has {exc.object[exc.start]!r}, which {form.encoding} lacks"
+    code = _compile(text, os.path.join(str(tree.root), relpath))
+    if isinstance(code, str):
+        alone = "without the fix either" if isinstance(_compile(tree.read(relpath), relpath), str) \
+            else "with the fix in"
+        return f"{relpath} does not compile {alone}: {code}"
+    return code
+
+
+def _compile(text: str, filename: str) -> CodeType | str:
+    """The module's code, or the parser's one-line complaint."""
+    try:
+        return compile(text, filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes (Python 3.11)
+        where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+        return (exc.msg if isinstance(exc, SyntaxError) else str(exc)) + where
 
 
 def module_name(relpath: str) -> str:

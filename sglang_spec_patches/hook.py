@@ -21,6 +21,10 @@ from . import runtime
 _PREFIX = "sglang.srt."
 
 
+class NoPlan(Exception):
+    """No plan could be made in this process; already reported once."""
+
+
 class _State:
     """The process's plan, made on first need (under runtime.LOCK)."""
 
@@ -29,6 +33,7 @@ class _State:
         self.fixes = None  # the catalog to plan with; None: the installed one (then cacheable)
         self.use_plan_cache = use_plan_cache
         self.plan = None  # plancache.HookPlan
+        self.plan_error = None  # why no plan could be made: reported once, not per module
 
     def ensure_plan(self, sglang_dir: str):
         if self.plan is None:
@@ -36,11 +41,21 @@ class _State:
 
             from . import plancache
 
+            if self.plan_error is not None:
+                raise NoPlan(self.plan_error)
             root = os.path.dirname(sglang_dir)
             cacheable = self.use_plan_cache and self.fixes is None
-            plan = plancache.load(root, self.settings.disabled) if cacheable else None
-            if plan is None:
-                plan = self._decide(root, cacheable)
+            try:
+                plan = plancache.load(root, self.settings.disabled) if cacheable else None
+                if plan is None:
+                    plan = self._decide(root, cacheable)
+            except Exception as exc:
+                self.plan_error = f"could not patch any module: {type(exc).__name__}: {exc}"
+                if self.settings.mode == "strict":
+                    runtime.record_problem(self.plan_error + " (strict mode)", self.settings)
+                    raise runtime.StrictModeError(self.plan_error) from exc
+                runtime.record_problem(self.plan_error, self.settings)
+                raise NoPlan(self.plan_error) from exc
             self.plan = plan
             runtime.record_plan(plan, self.settings)
             for d in plan.decisions:
@@ -58,10 +73,10 @@ class _State:
         from . import engine, plancache
 
         class RecordingTree(engine.SourceTree):  # remembers what the engine read, for the cache key
-            def read(self, relpath):
+            def source(self, relpath):
                 if relpath not in reads:
                     reads[relpath] = plancache.signature(os.path.join(root, relpath))
-                return super().read(relpath)
+                return super().source(relpath)
 
         reads: dict[str, tuple[int, int] | None] = {}
         fixes = engine.load_fixes() if self.fixes is None else self.fixes
@@ -130,7 +145,9 @@ class PatchedSourceLoader(importlib.machinery.SourceFileLoader):
         code = bytecode.load(self.path, key, self._cached)
         how = "read from cache"
         if code is None:
-            code = compile(self._text(), self.path, "exec", dont_inherit=True)
+            code = plan.codes.pop(self._relpath, None)  # compiled when this process planned
+            if code is None or code.co_filename != self.path:
+                code = compile(self._text(), self.path, "exec", dont_inherit=True)
             how = "compiled, cache written" if bytecode.store(self.path, key, code, self._cached) else "compiled"
         seed_linecache(self.path, self._text)
         runtime.record_module(fullname, {"how": "import-hook", "fixes": plan.fixes_for(self._relpath),
@@ -152,6 +169,10 @@ class SpecPatchFinder:
                 return self._find_spec(fullname, path, target)
         except runtime.StrictModeError:
             raise
+        except NoPlan as exc:  # reported when it happened; every module loads unpatched
+            if self.state.settings.mode == "strict":
+                raise runtime.StrictModeError(str(exc)) from exc
+            return None
         except Exception as exc:  # never stop SGLang from starting
             message = f"could not patch {fullname}: {type(exc).__name__}: {exc}"
             if self.state.settings.mode == "strict":

@@ -100,7 +100,10 @@ def patch_imported(state: "hook._State") -> None:
     root = hook.sglang_dir()
     if root is None:
         return
-    plan = state.ensure_plan(root)
+    try:
+        plan = state.ensure_plan(root)
+    except hook.NoPlan:
+        return  # reported once, when it happened
     targets = plan.targets
     for name in [name for name in targets if name in sys.modules]:
         relpath = targets[name]

@@ -43,12 +43,13 @@ class HookPlan:
     and the bytecode cache key of each text. ``texts`` may be given as a function that
     returns them (read lazily from the cache file)."""
 
-    __slots__ = ("root", "version", "decisions", "_texts", "fixes", "keys", "targets", "from_cache")
+    __slots__ = ("root", "version", "decisions", "_texts", "fixes", "keys", "targets", "from_cache", "codes")
 
     def __init__(self, root: str, version, decisions: list[dict], texts, fixes: dict[str, list[str]],
-                 keys: dict[str, bytes], from_cache: bool = False):
+                 keys: dict[str, bytes], from_cache: bool = False, codes: dict | None = None):
         self.root, self.version, self.decisions, self._texts, self.fixes = root, version, decisions, texts, fixes
         self.keys, self.from_cache = keys, from_cache
+        self.codes = codes or {}  # the texts compiled by the engine in this process (never cached)
         # module name -> relpath of every module the plan changes
         self.targets = {rel[: -len(".py")].replace("/", ".").removesuffix(".__init__"): rel for rel in keys}
 
@@ -63,7 +64,8 @@ class HookPlan:
         root, texts = str(plan.root), dict(plan.texts)
         return cls(root, plan.version, [d.as_dict() for d in plan.decisions], texts,
                    {rel: plan.fixes_for(rel) for rel in texts},
-                   {rel: bytecode.key(os.path.join(root, rel), text) for rel, text in texts.items()})
+                   {rel: bytecode.key(os.path.join(root, rel), text) for rel, text in texts.items()},
+                   codes=dict(plan.codes))
 
     def fixes_for(self, relpath: str) -> list[str]:
         return self.fixes.get(relpath, [])
@@ -97,12 +99,15 @@ def _shim_files() -> list[tuple[str, int, int]]:
     return out
 
 
-def signature(path: str) -> tuple[int, int] | None:
-    """(mtime_ns, size) of a file, None when it does not exist."""
+def signature(path: str) -> tuple | None:
+    """(mtime_ns, size) of a file, None when it does not exist, ("stat failed", errno)
+    when it cannot be looked at (a symlink loop, a folder we may not enter)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        return "stat failed", exc.errno
     return st.st_mtime_ns, st.st_size
 
 
