@@ -487,6 +487,13 @@ def returns_full_verify_mask(fn):
     return True
 
 
+# --- the CUDA-graph capture list ---------------------------------------------------------
+
+DRAFT_RUNNER = "sglang/srt/speculative/eagle_draft_cuda_graph_runner.py"
+CAPTURE_LIST = "get_batch_sizes_to_capture"
+POOL_GRID = (1, 2, 3, 4, 5, 6, 7, 9, 13, 17, 33, 100)
+
+
 def capture_bs_within_pool(read):
     """A proof that the EAGLE draft runner never captures a batch above the request
     pool, or None.

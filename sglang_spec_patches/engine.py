@@ -176,7 +176,9 @@ def load_fix(folder: Path) -> Fix:
 
 
 def _declared_reads(folder: Path, meta_path: Path) -> tuple[str, ...]:
-    """``READS`` of the fix's fixed_when.py, read from its syntax tree (not run here)."""
+    """``READS`` of the fix's fixed_when.py, read from its syntax tree (not run here): a
+    tuple of paths, spelled with string literals, module-level constants naming them (a
+    path or a tuple of paths) and ``+``."""
     path = folder / FIXED_WHEN_FILE
     if not path.is_file():
         return ()
@@ -184,15 +186,35 @@ def _declared_reads(folder: Path, meta_path: Path) -> tuple[str, ...]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, SyntaxError):
         return ()  # the check itself reports it when it is loaded
+    constants: dict[str, tuple] = {}
+
+    def paths(node) -> tuple:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return (node.value,)
+        if isinstance(node, ast.Name) and node.id in constants:
+            return constants[node.id]
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return tuple(p for elt in node.elts for p in paths(elt))
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            return paths(node.left) + paths(node.right)
+        raise TypeError(f"not a path or a tuple of paths: {ast.unparse(node)}")
+
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "READS" for t in node.targets):
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            continue
+        name = node.targets[0].id
+        if name != "READS":
             try:
-                reads = ast.literal_eval(node.value)
-                if not isinstance(reads, (tuple, list)):
-                    raise TypeError("a tuple of paths expected")
-                return tuple(diffs.check_path(rel) for rel in reads)
-            except (ValueError, TypeError, diffs.DiffError) as exc:
-                raise FixDefinitionError(f"{meta_path}: bad READS in {FIXED_WHEN_FILE}: {exc}") from exc
+                constants[name] = paths(node.value)
+            except TypeError:
+                pass  # not a path constant
+            continue
+        try:
+            if not isinstance(node.value, (ast.Tuple, ast.List, ast.Name, ast.BinOp)):
+                raise TypeError("a tuple of paths expected")
+            return tuple(diffs.check_path(rel) for rel in paths(node.value))
+        except (TypeError, diffs.DiffError) as exc:
+            raise FixDefinitionError(f"{meta_path}: bad READS in {FIXED_WHEN_FILE}: {exc}") from exc
     return ()
 
 
