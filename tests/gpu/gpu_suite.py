@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -90,15 +89,10 @@ def module_reason(name: str, why: str) -> str | None:
 
 
 def sanitizer_path() -> str | None:
-    """compute-sanitizer from the CUDA toolkit (PATH, $CUDA_HOME/bin, /usr/local/cuda/bin).
-    The PyPI package nvidia-cuda-sanitizer-api holds only the library, not this binary."""
-    found = shutil.which("compute-sanitizer")
-    if found:
-        return found
-    for home in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"):
-        if home and Path(home, "bin", "compute-sanitizer").is_file():
-            return str(Path(home, "bin", "compute-sanitizer"))
-    return None
+    """compute-sanitizer from the CUDA toolkit (see ``sanitizer.find``)."""
+    import sanitizer
+
+    return sanitizer.find()
 
 
 def fix_verdict(root: Path, issue: int) -> tuple[str, str | None]:
@@ -157,8 +151,12 @@ def require_kernels(issue: int, flashinfer: bool = False, sanitizer: bool = Fals
         reason = module_reason("flashinfer", "this test feeds the mask to FlashInfer's plan")
         if reason:
             pytest.skip(reason)
-    if sanitizer and sanitizer_path() is None:
-        pytest.skip("compute-sanitizer not found (PATH, $CUDA_HOME/bin, /usr/local/cuda/bin)")
+    if sanitizer:
+        import sanitizer as tool
+
+        state = tool.probe()
+        if state["state"] != tool.WORKS:  # never assumed: it refuses some devices and runtimes
+            pytest.skip(f"compute-sanitizer {state['state']} here: {state['detail']}")
     return root
 
 
