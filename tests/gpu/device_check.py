@@ -1,24 +1,32 @@
 """Kernel-level GPU checks for a lent GPU machine (run by ``ci/device-check.sh``).
 
-``python device_check.py --device-dir .device --out DIR [--cpu-dry-run]``
+``python device_check.py --device-dir .device --out DIR [--cpu-dry-run] [--issues ...]``
+``python device_check.py --prepare-from WHEELS --device-dir .device`` (``--prepare``)
 
-That machine has PyTorch with CUDA, Triton, pytest and packaging, but no SGLang, no
-FlashInfer and no network. ``device-check.sh --prepare`` has put into ``.device/`` the
-SGLang wheels of the releases checked here, and wheels of unipatch and packaging (this
-checkout's runtime dependencies), listed with their hashes in ``manifest.json``.
+That machine has PyTorch with CUDA, Triton and the CUDA toolkit, but no SGLang, no
+FlashInfer and no network. ``device-check.sh --prepare`` has put into ``.device/``, per
+release checked here, a zip of the files the checks read of its SGLang wheel (with the
+wheel's file list, so a read of a file left behind is an error: ``planned``), and wheels
+of unipatch and packaging (this checkout's runtime dependencies), listed with their hashes
+in ``manifest.json``.
 
-For each release, each kernel-level check of ``kernel_checks`` that the release is
-affected by runs twice, in a fresh Python: on the release's code as shipped and as the
-shim patches it. The SGLang code runs from the unpacked wheel, read by the scripts
+For each release, each kernel-level check of ``kernel_checks`` that applies there runs
+twice, in a fresh Python: on the release's code as shipped and as the shim patches it
+(the engine's plan of the release: every fix of this checkout that applies). A check for
+a bug known on a release where this checkout has no fix yet reads "awaiting-fix" on its
+patched side. The SGLang code runs from the unpacked files, read by the scripts
 (``real_code``) without importing SGLang, so nothing of SGLang's dependencies is needed;
 the stand-ins are the scripts' own (named in each script). unipatch comes from its wheel
-on PYTHONPATH.
+on PYTHONPATH. compute-sanitizer is probed once (``sanitizer.probe``); the sanitizer
+checks run only where it found the planted write, else they read "not-run", with why.
 
-Writes ``device-report.json`` and ``device-report.md`` into ``--out``. Exit status: 0 when
-every check ran and showed what it must; 1 when one failed or did not run; 2 when
-``.device`` is missing or damaged; 3 when no GPU is visible (nothing ran: never green).
+Writes ``device-report.json`` and ``device-report.md`` into ``--out``, always, whatever
+stops the run. Exit status: 0 when every check that ran showed what it must; 1 when one
+failed or none ran; 2 when ``.device`` is missing or damaged; 3 when nothing could run
+(no GPU, no PyTorch or no Triton: the verdict names which; never green).
 ``--cpu-dry-run`` runs the same checks on CPU under Triton's interpreter with fewer
-replays, to prove the plumbing: its report says in its title that it was not a GPU run.
+replays and no sanitizer, to prove the plumbing: its report says in its title that it was
+not a GPU run.
 """
 
 from __future__ import annotations
@@ -60,6 +68,7 @@ NO_GPU = NOTHING_RAN
 GPU_BUDGET_S = 420
 PASS, FAIL, AWAITING, NOT_RUN = "pass", "fail", "awaiting-fix", "not-run"
 DRY_RUN_REPLAYS = 40  # the interpreter is slow; 40 replays still pass the row (replay ~23)
+DRY_RUN_BUDGET_S = 3600  # only against a hang: a shared 2-core box takes 15-25 minutes
 
 
 def environment(dry_run: bool) -> tuple[dict, str | None, str | None]:
@@ -460,7 +469,7 @@ def _main(args, report: dict, device_dir: Path, t0: float) -> int:
     checks = [c for c in kernel_checks.ALL if c.issue in wanted and not (c.sanitizer and args.no_sanitizer)]
     device = "cpu" if args.cpu_dry_run else "cuda"
     replays = DRY_RUN_REPLAYS if args.cpu_dry_run else kernel_checks.REPLAYS
-    budget = args.budget or (GPU_BUDGET_S if not args.cpu_dry_run else 1800)
+    budget = args.budget or (GPU_BUDGET_S if not args.cpu_dry_run else DRY_RUN_BUDGET_S)
     jobs = args.jobs or (2 if args.cpu_dry_run else 4)
     deps = [str(device_dir / manifest[name]) for name in ("unipatch", "packaging")]
     child_env = {**os.environ, "PYTHONPATH": os.pathsep.join(deps + [os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
