@@ -59,6 +59,7 @@ RELEASES = {
     "0.5.3rc0": "last release affected by draft-padding-positions",
     "0.5.12.post1": "last release affected by draft-kv-indices-topk (slime's pin); draft kv_indptr row spill",
     "0.5.15.post1": "slime's and Relax's pin: draft kv_indptr row spill (FlashInfer, Triton), with memcheck",
+    "0.5.16": "miles' base: draft kv_indptr row spill (FlashInfer, Triton)",
 }
 NOTHING_RAN, BAD_DEVICE_DIR = 3, 2  # 3: no GPU, no PyTorch or no Triton (the report names which)
 NO_GPU = NOTHING_RAN
@@ -99,11 +100,12 @@ def environment(dry_run: bool) -> tuple[dict, str | None, str | None]:
 
 
 # What --prepare carries of each SGLang wheel: the Python files of the packages the checks
-# read code from (the scripts take helpers from the files a method imports them from),
-# the version files, and every file the engine's plan reads; plus the list of all the
-# wheel's files, so a read of one left behind is caught (real_code.CarriedTree).
+# read code from, the version files, every file the engine's plan reads and every file the
+# scripts could take code from (real_code.reach: a method's helpers, where it imports them
+# from); plus the list of all the wheel's files, so a read of one left behind is caught
+# (real_code.CarriedTree).
 CARRIED_DIRS = ("sglang/srt/layers/attention/", "sglang/srt/speculative/", "sglang/srt/model_executor/",
-                "sglang/srt/utils/", "sglang/srt/configs/", "sglang/srt/managers/")
+                "sglang/srt/utils/", "sglang/srt/configs/", "sglang/srt/managers/", "sglang/kernels/ops/speculative/")
 CARRIED_FILES = ("sglang/__init__.py", "sglang/version.py", "sglang/_version.py", "sglang/srt/__init__.py",
                  "sglang/srt/utils.py", "sglang/srt/server_args.py")
 MAX_BYTES = 60 * 1024 * 1024
@@ -124,8 +126,16 @@ def subset_of_wheel(wheel: Path, dest: Path) -> dict:
         zf.extractall(tmp)
         tree = engine.SourceTree(tmp)
         plan = engine.plan(tree, disabled=())
-        read_by_plan = {rel for rel, text in tree._texts.items() if text is not None}
-        keep = sorted({n for n in names if carried(n)} | read_by_plan)
+        read = {rel for rel, text in tree._texts.items() if text is not None}
+        for patched in (False, True):  # and what the scripts take out of it, helpers included
+            sources = real_code.Sources(tmp, patched)
+            for name in real_code.LOCATIONS:
+                try:
+                    real_code.reach(sources, name)
+                except LookupError:
+                    pass  # not in this release
+            read |= {rel for rel, text in sources.tree._texts.items() if text is not None}
+        keep = sorted({n for n in names if carried(n)} | read)
         with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as out:
             for name in keep:
                 out.writestr(name, zf.read(name))

@@ -7,6 +7,7 @@ imports torch or SGLang at module level, so the suite collects anywhere.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -95,6 +96,14 @@ def sanitizer_path() -> str | None:
     return sanitizer.find()
 
 
+@functools.lru_cache(maxsize=1)
+def sanitizer_state() -> dict:
+    """Whether compute-sanitizer works here, probed once per session (``sanitizer.probe``)."""
+    import sanitizer
+
+    return sanitizer.probe()
+
+
 def fix_verdict(root: Path, issue: int) -> tuple[str, str | None]:
     """("run" | "skip" | "fail", reason) for this issue on the SGLang tree at ``root``,
     from the engine's plan: the same decision the shim makes at import time."""
@@ -152,10 +161,8 @@ def require_kernels(issue: int, flashinfer: bool = False, sanitizer: bool = Fals
         if reason:
             pytest.skip(reason)
     if sanitizer:
-        import sanitizer as tool
-
-        state = tool.probe()
-        if state["state"] != tool.WORKS:  # never assumed: it refuses some devices and runtimes
+        state = sanitizer_state()
+        if state["state"] != "works":  # never assumed: it refuses some devices and runtimes
             pytest.skip(f"compute-sanitizer {state['state']} here: {state['detail']}")
     return root
 

@@ -119,8 +119,17 @@ def problems_9481_mask(out: dict, patched: bool, replays: int = REPLAYS) -> list
     return found
 
 
+def _copied(out: dict, patched: bool) -> list[str]:
+    """The kernel ran: it copied request 0's prefix. Not asked of an unpatched run without the
+    guard band: there compute-sanitizer ends the kernel at its first invalid write (its
+    report is the evidence), so other programs of the kernel may never have run."""
+    if out["kernel_copied_prefix"] or (not patched and out.get("guard_band") is False):
+        return []
+    return ["the kernel did not copy request 0's req_to_token prefix"]
+
+
 def problems_26340(out: dict, patched: bool, replays: int = REPLAYS) -> list[str]:
-    found = [] if out["kernel_copied_prefix"] else ["the kernel did not copy request 0's req_to_token prefix"]
+    found = _copied(out, patched)
     guarded = out["past_buffer"] is not None  # without the guard band, the sanitizer counts
     if patched:
         if "draft-kv-indices-topk" not in out["fixes_in_file"]:  # other fixes may share the file
@@ -137,7 +146,7 @@ def problems_26340(out: dict, patched: bool, replays: int = REPLAYS) -> list[str
 
 def problems_capture_bs(out: dict, patched: bool, replays: int = REPLAYS) -> list[str]:
     """The draft kv_indptr rows against what the kernel writes for the graph a full pool replays."""
-    found = [] if out["kernel_copied_prefix"] else ["the kernel did not copy request 0's req_to_token prefix"]
+    found = _copied(out, patched)
     if not out["kv_indices_fit"]:
         found.append("the kv_indices rows cannot hold what the kernel writes: the workload is wrong")
     if not out["bs"] > out["pool"] == out["raw_bs"]:
@@ -197,7 +206,7 @@ ROWS_CAPTURE_BS = KernelCheck(
     "kv-indptr-capture-bs", "draft-kv-indptr-capture-bs", "draft_kv_indptr.py", ("--backend", "flashinfer"),
     "FlashInfer multi-step draft kv_indptr rows sized by the real __init__ vs what the real kernel writes",
     _CAPTURE_BS_ORIGIN, problems_capture_bs, target_file="sglang/srt/layers/attention/flashinfer_backend.py",
-    bug_in=("0.5.15.post1",), shown=_CAPTURE_BS_SHOWN)
+    bug_in=("0.5.15.post1", "0.5.16"), shown=_CAPTURE_BS_SHOWN)
 MEMCHECK_CAPTURE_BS = KernelCheck(
     "kv-indptr-capture-bs", "draft-kv-indptr-capture-bs", "draft_kv_indptr.py", ("--backend", "flashinfer"),
     "same, without the guard band, under compute-sanitizer memcheck (the last row's spill leaves the tensor)",
@@ -210,7 +219,7 @@ ROWS_TRITON = KernelCheck(
     "triton-kv-indptr", None, "draft_kv_indptr.py", ("--backend", "triton"),
     "Triton multi-step draft kv_indptr rows sized by the real __init__ vs what the real kernel writes",
     _CAPTURE_BS_ORIGIN, problems_capture_bs, target_file="sglang/srt/layers/attention/triton_backend.py",
-    bug_in=("0.5.12.post1", "0.5.15.post1"), shown=_CAPTURE_BS_SHOWN)
+    bug_in=("0.5.12.post1", "0.5.15.post1", "0.5.16"), shown=_CAPTURE_BS_SHOWN)
 MEMCHECK_TRITON = KernelCheck(
     "triton-kv-indptr", None, "draft_kv_indptr.py", ("--backend", "triton"),
     "same, without the guard band, under compute-sanitizer memcheck",

@@ -39,7 +39,8 @@ from sglang_spec_patches import engine
 LOCATIONS = {
     "generate_draft_decode_kv_indices": ["sglang/srt/speculative/eagle_utils.py",
                                          "sglang/srt/speculative/spec_utils.py",
-                                         "sglang/srt/speculative/triton_ops/cache_locs.py"],
+                                         "sglang/srt/speculative/triton_ops/cache_locs.py",
+                                         "sglang/kernels/ops/speculative/cache_locs.py"],
     "create_flashinfer_kv_indices_triton": ["sglang/srt/layers/attention/utils.py"],
     "next_power_of_2": ["sglang/srt/utils.py", "sglang/srt/utils/common.py"],
     "EAGLEDraftCudaGraphRunner": ["sglang/srt/speculative/eagle_draft_cuda_graph_runner.py"],
@@ -181,15 +182,8 @@ def _find_function(sources: Sources, relpath: str, name: str, hops: int = 4) -> 
     return None
 
 
-def load(sources: Sources, name: str, methods: list[str] | None, names: dict, workdir: Path) -> dict:
-    """Execute the extracted code in a fresh module and return its functions by name.
-
-    ``names`` supplies the module-level names the code uses (torch, stand-ins ...); plain
-    functions it also calls are taken from the tree (see the module docstring).
-    """
-    relpath, text = sources.locate(name)
-    future = "from __future__ import annotations\n" if "from __future__ import annotations" in text else ""
-    parts = extract(text, name, methods)
+def _helpers(sources: Sources, relpath: str, parts: list[str], names: dict, name: str, future: str) -> dict[str, str]:
+    """name -> source of every plain function the parts call (transitively) and ``names`` lacks."""
     helpers: dict[str, str] = {}
     pending = [(relpath, part) for part in parts]
     while pending:
@@ -201,6 +195,33 @@ def load(sources: Sources, name: str, methods: list[str] | None, names: dict, wo
             if found:
                 helpers[free] = found[1]
                 pending.append(found)
+    return helpers
+
+
+def reach(sources: Sources, name: str) -> None:
+    """Read every file ``load`` could read for ``name``: all its methods, no name supplied
+    (what ``ci/device-check.sh --prepare`` must carry). LookupError when it is not there."""
+    relpath, text = sources.locate(name)
+    node = _top_level(ast.parse(text), name)
+    methods = ([m.name for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
+               if isinstance(node, ast.ClassDef) else None)
+    _helpers(sources, relpath, extract(text, name, methods), {}, name, "")
+
+
+def load(sources: Sources, name: str, methods: list[str] | None, names: dict, workdir: Path) -> dict:
+    """Execute the extracted code in a fresh module and return its functions by name.
+
+    ``names`` supplies the module-level names the code uses (torch, stand-ins ...); plain
+    functions it also calls are taken from the tree (see the module docstring).
+    """
+    relpath, text = sources.locate(name)
+    future = "from __future__ import annotations\n" if "from __future__ import annotations" in text else ""
+    parts = extract(text, name, methods)
+    helpers = _helpers(sources, relpath, parts, names, name, future)
+    missing = sorted(getattr(sources.tree, "missing", ()))
+    if missing:  # a carried tree (.device) lacks a file the code needs
+        raise LookupError(f"{name} needs {', '.join(missing)}, not carried in .device/: rerun "
+                          f"`bash ci/device-check.sh --prepare`")
     body = (f'"""Extracted at test time from {relpath} of the SGLang under test '
             f'({"patched by the shim" if sources.patched else "as shipped"})."""\n'
             f"{future}import triton\nimport triton.language as tl\n\n\n" + "\n\n".join([*helpers.values(), *parts]))

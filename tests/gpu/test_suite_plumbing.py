@@ -727,3 +727,17 @@ def test_a_refused_sanitizer_leaves_its_checks_not_run_and_named():
     row = device_check.run_one(run, "cuda", 4, {}, time.monotonic() + 60, lambda: refused)
     assert row["outcome"] == "not-run" and row["problems"] == ["compute-sanitizer refused: exit 255: Device not supported"]
     assert kernel_checks.MEMCHECK_26340.argv(".", False, "cuda")[-1] == "--no-guard-band"
+
+
+def test_a_kernel_the_sanitizer_ended_need_not_have_copied_its_prefix():
+    """Unpatched under memcheck the kernel is ended at its first invalid write, so request
+    0's programs may never run: only there is the copied prefix not required."""
+    import kernel_checks
+
+    out = {"kernel_copied_prefix": False, "guard_band": False, "past_buffer": None, "row_width": 32768,
+           "last_row_needs": 48096, "fixes_in_file": ["draft-kv-indices-topk"]}
+    assert kernel_checks.problems_26340(out, False) == []
+    assert kernel_checks.problems_26340({**out, "guard_band": True, "past_buffer": 15328}, False) == [
+        "the kernel did not copy request 0's req_to_token prefix"]
+    assert "the kernel did not copy request 0's req_to_token prefix" in kernel_checks.problems_26340(
+        {**out, "row_width": 131072}, True)
