@@ -50,7 +50,7 @@ if [ "$PREPARE" = 1 ]; then
       --abi cp311 --platform manylinux_2_34_x86_64 --dest "$wheels" "sglang==$v"
   done
   "$PY" -m pip download -q --no-deps --only-binary=:all: --dest "$wheels" "unipatch>=1.0.1,<2" "packaging>=21"
-  # Only what the checks read of each SGLang wheel is kept (device_check.prepare).
+  # Only what the checks read of each SGLang wheel is kept (device_folder.prepare).
   deps=$(ls "$wheels"/unipatch-*.whl "$wheels"/packaging-*.whl | tr '\n' ':')
   PYTHONPATH="$deps${PYTHONPATH:-}" "$PY" tests/gpu/device_check.py --prepare-from "$wheels" --device-dir "$DEV"
   du -sh "$DEV"

@@ -98,7 +98,7 @@ def sanitizer_path() -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def sanitizer_state() -> dict:
-    """Whether compute-sanitizer works here, probed once per session (``sanitizer.probe``)."""
+    """Whether compute-sanitizer works here, probed once per test run (``sanitizer.probe``)."""
     import sanitizer
 
     return sanitizer.probe()

@@ -165,16 +165,17 @@ def _zip_package(name, dest):
 
 def device_dir(tmp_path, versions):
     """What `device-check.sh --prepare` builds, from the cached wheels."""
-    import device_check
+    import device_folder
 
     deps_dir = tmp_path / "deps"
     deps_dir.mkdir(exist_ok=True)
     deps = [_zip_package("unipatch", deps_dir), _zip_package("packaging", deps_dir)]
-    return device_check.prepare({v: fetch_wheel(v) for v in versions}, deps, tmp_path / "device") and tmp_path / "device"
+    device_folder.prepare({v: fetch_wheel(v) for v in versions}, deps, tmp_path / "device")
+    return tmp_path / "device"
 
 
 def test_device_folder_carries_only_what_the_checks_read(tmp_path):
-    import device_check
+    import device_folder
 
     d = device_dir(tmp_path, ["0.5.2", "0.5.15.post1"])
     manifest = json.loads((d / "manifest.json").read_text())
@@ -185,16 +186,16 @@ def test_device_folder_carries_only_what_the_checks_read(tmp_path):
     assert src["version"] == "0.5.15.post1" and src["files"] < src["of"] / 4, src
     # The plan on the carried files is the plan on the whole wheel.
     root = tmp_path / "carried"
-    device_check.extract_source(d, manifest, "0.5.15.post1", root)
+    device_folder.extract_source(d, manifest, "0.5.15.post1", root)
     whole = engine.plan(engine.SourceTree(unpack("0.5.15.post1")), disabled=())
-    carried = device_check.planned(root)
+    carried = device_folder.planned(root)
     assert [(x.fix, x.state, x.reason) for x in carried.decisions] == [(x.fix, x.state, x.reason)
                                                                        for x in whole.decisions]
     # A file this checkout reads that was left behind is named, never read as absent:
     # by the plan, and by a script taking a helper out of it.
     (root / "sglang/srt/server_args.py").unlink()
     with pytest.raises(ValueError, match="server_args.py of the release, which .device/ does not carry"):
-        device_check.planned(root)
+        device_folder.planned(root)
     (root / "sglang/srt/layers/attention/utils.py").unlink()  # assert_buffer_fits lives there
     import real_code
 

@@ -653,10 +653,10 @@ def test_device_check_writes_its_report_whatever_stops_it(tmp_path, monkeypatch)
 
     # A run that raises in this process (not in its child) becomes a failed row; the others stand.
     monkeypatch.setattr(device_check, "environment", lambda dry_run: ({"python": "3"}, None, None))
-    monkeypatch.setattr(device_check, "read_manifest", lambda d: {"releases": {"0.5.2": "x"}, "unipatch": "u",
-                                                                  "packaging": "p"})
-    monkeypatch.setattr(device_check, "extract_source", lambda *a: None)
-    monkeypatch.setattr(device_check, "planned", lambda root: None)
+    monkeypatch.setattr(device_check.device_folder, "read_manifest", lambda d: {
+        "releases": {"0.5.2": "x"}, "unipatch": "u", "packaging": "p"})
+    monkeypatch.setattr(device_check.device_folder, "extract_source", lambda *a: None)
+    monkeypatch.setattr(device_check.device_folder, "planned", lambda root: None)
     check = _fake_check(tmp_path / "none.py")
     monkeypatch.setattr(device_check.kernel_checks, "ALL", [check])
     monkeypatch.setattr(device_check, "runs_for", lambda c, v, root, plan: [
