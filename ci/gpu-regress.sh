@@ -13,12 +13,14 @@
 #       no network): the kernel-level tests only, on the wheel's unpacked source.
 #
 # Exit status: pytest's when a test failed; otherwise 1 when the run does not count -
-# no test ran, or a test skipped for a reason other than "this release is not affected"
-# (no CUDA, no FlashInfer, no SGLang ...): each such skip is named with its reason.
-# --allow-skips accepts those skips (still listed in the report).
+# no test ran, a test the release must run is missing from the results (renamed,
+# deselected, not collected: tests/gpu/gpu_report.py EXPECTED), or a test skipped for a
+# reason other than "this release is not affected" (no CUDA, no FlashInfer, no SGLang ...):
+# each is named. --allow-skips accepts those skips (still listed), never a missing test.
 # --wheels DIR: a folder of wheels to install the test tools from, offline, when this
 # Python lacks them (pytest, unipatch, packaging); on a bare box also flashinfer-python
-# if the folder has it (the sanitizer test needs it).
+# (the sanitizer test needs it). FlashInfer 0.2.9rc2 and 0.3.1, which 0.4.10 .. 0.5.3 pin,
+# exist on PyPI as sdists only: build their wheels beforehand (README, GPU section).
 # Environment: PYTHON (default python3), SGLANG_SPEC_PATCHES_GPU_TIMEOUT (seconds per
 # engine run, default 1200).
 set -euo pipefail
@@ -59,17 +61,19 @@ if ! "$PY" -c "import pytest, packaging, unipatch" 2>/dev/null; then
 fi
 
 select=(-m gpu)
+kernel_only=()
 mode="installed SGLang: engine runs and kernel-level tests"
 if [ -n "$WHEEL" ]; then
   src=$(mktemp -d)
   trap 'rm -rf "$src"' EXIT
   "$PY" -m zipfile -e "$WHEEL" "$src"
   export SGLANG_SPEC_PATCHES_SGLANG_SRC="$src"
-  if [ -n "$WHEELS" ]; then  # optional, for the sanitizer test
-    "$PY" -m pip install -q --no-index --find-links "$WHEELS" flashinfer-python 2>/dev/null \
-      || echo "gpu-regress: flashinfer-python not installed from $WHEELS"
+  if [ -n "$WHEELS" ]; then  # for the sanitizer test; pip's own error is shown
+    "$PY" -m pip install -q --no-index --find-links "$WHEELS" flashinfer-python \
+      || echo "gpu-regress: flashinfer-python not installed from $WHEELS (pip's error above); the sanitizer test will skip" >&2
   fi
   select+=(-k kernel)
+  kernel_only=(--kernel-only)
   mode="bare GPU box: kernel-level tests on $(basename "$WHEEL")"
 else
   if [ "$INSTALL_SHIM" = 1 ]; then
@@ -98,7 +102,7 @@ fi
 set +e
 "$PY" -m pytest tests/gpu "${select[@]}" -p no:cacheprovider -rA --junitxml "$OUT/junit.xml" 2>&1 | tee "$OUT/pytest.log"
 rc=${PIPESTATUS[0]}
-"$PY" tests/gpu/gpu_report.py --junit "$OUT/junit.xml" --out "$OUT/report.md" --mode "$mode" "${allow[@]}"
+"$PY" tests/gpu/gpu_report.py --junit "$OUT/junit.xml" --out "$OUT/report.md" --mode "$mode" "${allow[@]}" "${kernel_only[@]}"
 counts=$?
 set -e
 echo

@@ -14,11 +14,14 @@ Stand-ins, named as such:
 * ``StandInStepBackend`` for the per-step ``FlashInferAttnBackend``s: they take the
   metadata and do nothing with it;
 * ``StandInEagleDraftInput`` and the forward batch: plain holders of the fields read;
-* a guard band: after the real ``init_cuda_graph_state``, ``cuda_graph_kv_indices`` is
-  swapped for a view of the same shape, dtype and strides whose storage runs on past its
-  end, filled with a sentinel. What the kernel writes past the buffer lands there and is
-  counted, instead of corrupting whatever the allocator put next (on a GPU: silently
-  wrong draft tokens, or an illegal address).
+* a guard band (unless ``--no-guard-band``): after the real ``init_cuda_graph_state``,
+  ``cuda_graph_kv_indices`` is swapped for a view of the same shape, dtype and strides
+  whose storage runs on past its end, filled with a sentinel. What the kernel writes past
+  the buffer lands there and is counted, instead of corrupting whatever the allocator put
+  next (on a GPU: silently wrong draft tokens, or an illegal address). Without it the
+  write leaves the buffer for real: run so under compute-sanitizer
+  (``PYTORCH_NO_CUDA_MEMORY_CACHING=1``) to see its invalid global write; every other
+  tensor is allocated before the buffer, so the spill cannot land in one of them.
 
 Workload (the fix's README): topk 4, 3 steps, captured batch sizes up to 8, context 4096;
 one full batch of 8 requests of 1500 tokens (no padding). The last row needs
@@ -68,7 +71,7 @@ class StandInStepBackend:
         pass
 
 
-def run(root, patched, device, topk, steps, context, seq_len, workdir) -> dict:
+def run(root, patched, device, topk, steps, context, seq_len, workdir, guard_band=True) -> dict:
     import torch
 
     src = real_code.Sources(root, patched)
@@ -91,17 +94,6 @@ def run(root, patched, device, topk, steps, context, seq_len, workdir) -> dict:
         attn_backends=[StandInStepBackend() for _ in range(steps)], max_context_len=context, pool_len=pool_len)
     for name, fn in fns.items():
         setattr(backend, name, fn.__get__(backend))
-    backend.init_cuda_graph_state(MAX_BS, MAX_BS * topk)  # as the draft runner's __init__ calls it
-
-    real = backend.cuda_graph_kv_indices
-    rows, width = real.shape
-    needed = topk * (seq_len * MAX_BS + MAX_BS * steps)  # the last row's extent
-    flat = torch.full((rows * width + needed,), SENTINEL, dtype=real.dtype, device=device)
-    view = flat[: rows * width].view(rows, width)
-    assert view.shape == real.shape and view.stride() == real.stride() and view.dtype == real.dtype
-    backend.cuda_graph_kv_indices = view
-    del real
-
     req_to_token = (torch.arange(POOL_SIZE, dtype=torch.int32).unsqueeze(1) * 100000
                     + torch.arange(pool_len, dtype=torch.int32)).to(device)
     seq = torch.full((MAX_BS,), seq_len, dtype=torch.int32, device=device)
@@ -110,16 +102,30 @@ def run(root, patched, device, topk, steps, context, seq_len, workdir) -> dict:
         seq_lens=seq, seq_lens_cpu=seq.cpu(), seq_lens_sum=seq_len * MAX_BS,
         positions=seq.repeat_interleave(topk).to(torch.int64), spec_info=StandInEagleDraftInput(),
         req_to_token_pool=SimpleNamespace(req_to_token=req_to_token))
+    backend.init_cuda_graph_state(MAX_BS, MAX_BS * topk)  # as the draft runner's __init__ calls it
+
+    rows, width = backend.cuda_graph_kv_indices.shape
+    needed = topk * (seq_len * MAX_BS + MAX_BS * steps)  # the last row's extent
+    flat = None
+    if guard_band:
+        real = backend.cuda_graph_kv_indices
+        flat = torch.full((rows * width + needed,), SENTINEL, dtype=real.dtype, device=device)
+        view = flat[: rows * width].view(rows, width)
+        assert view.shape == real.shape and view.stride() == real.stride() and view.dtype == real.dtype
+        backend.cuda_graph_kv_indices = view
+        del real
+
     backend.init_forward_metadata_replay_cuda_graph(batch, MAX_BS)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
 
-    past = flat[rows * width:]
-    copied = bool((flat[:seq_len].cpu() == req_to_token[0, :seq_len].cpu()).all())
+    first = backend.cuda_graph_kv_indices[0, :seq_len].cpu()
+    copied = bool((first == req_to_token[0, :seq_len].cpu()).all())
     return {
         "release": src.tree.version(), "patched": patched, "fixes_in_file": src.fixes_applied(relpath),
         "device": device, "topk": topk, "steps": steps, "context": context, "batch": MAX_BS, "seq_len": seq_len,
-        "row_width": width, "last_row_needs": needed, "past_buffer": int((past != SENTINEL).sum()),
+        "row_width": width, "last_row_needs": needed, "guard_band": guard_band,
+        "past_buffer": int((flat[rows * width:] != SENTINEL).sum()) if flat is not None else None,
         "kernel_copied_prefix": copied,
     }
 
@@ -133,10 +139,11 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--context", type=int, default=4096)
     p.add_argument("--seq-len", type=int, default=1500)
+    p.add_argument("--no-guard-band", action="store_true", help="let the spill leave the buffer (compute-sanitizer)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as workdir:
         out = run(args.sglang_root, args.patched, args.device, args.topk, args.steps, args.context, args.seq_len,
-                  workdir)
+                  workdir, guard_band=not args.no_guard_band)
     print(json.dumps(out))
     return 0
 

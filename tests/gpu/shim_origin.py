@@ -23,11 +23,18 @@ from pathlib import Path
 SAME, DIFFERENT, MISSING = 0, 3, 4
 
 
+# The start-up files sit beside the package: at the top of site-packages, or of the checkout.
+START_FILES = ("_sglang_spec_patches_start.py", "sglang_spec_patches.pth", "sglang_spec_patches.start")
+
+
 def _digests(package: Path, fixes: Path) -> dict[str, str]:
-    """relative name -> sha256 of the code and the fix files (``patches/<id>/...``)."""
+    """relative name -> sha256 of the code, the start-up files and the fix files (``patches/<id>/...``)."""
     files = {}
     for path in package.glob("*.py"):
         files[path.name] = path
+    for name in START_FILES:
+        if (package.parent / name).is_file():
+            files[f"../{name}"] = package.parent / name
     for path in fixes.glob("*/*"):  # what the engine reads; not the fix folders' tests and scripts
         if path.is_file() and (path.suffix in (".json", ".diff") or path.name == "fixed_when.py"):
             files[f"patches/{path.parent.name}/{path.name}"] = path

@@ -350,7 +350,11 @@ def test_report_lists_every_test_with_its_outcome(tmp_path):
     assert rows[1]["detail"] == "AssertionError: exit 86; out ..."
     assert rows[2]["detail"].startswith("SGLang 0.5.3 is not affected by #9388")
     out = tmp_path / "report.md"
-    subprocess.run([sys.executable, str(HERE / "gpu_report.py"), "--junit", str(junit), "--out", str(out)], check=True)
+    env = {k: v for k, v in os.environ.items() if k != suite.SRC_ENV}
+    proc = subprocess.run([sys.executable, str(HERE / "gpu_report.py"), "--junit", str(junit), "--out", str(out)],
+                          capture_output=True, text=True, env=env)
+    # No SGLang here: which tests the run needed cannot be told, so it does not count.
+    assert proc.returncode == 1 and "cannot tell which tests this run needed: no SGLang" in proc.stderr, proc.stderr
     text = out.read_text()
     assert "Result: 1 pass, 1 fail, 1 skip" in text
     assert "- SGLang: " in text and "- GPU: " in text
@@ -412,6 +416,36 @@ def test_run_counts_only_when_every_test_the_release_needs_ran():
     assert report.problems([_row("t::a", "pass"), baked])
 
 
+def test_expected_tests_are_the_gpu_suite():
+    """The list of tests each release must run is the suite as collected: a test renamed
+    or removed without the list changing fails here, and on a GPU run it would be missing."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(HERE), "-m", "gpu", "--collect-only", "-q",
+                           "-p", "no:cacheprovider"], capture_output=True, text=True, cwd=REPO)
+    collected = {line.split("/")[-1].replace(".py::", "::") for line in proc.stdout.splitlines() if "::" in line}
+    listed = {t for tests in report.EXPECTED.values() for t in tests}
+    assert collected == listed, (collected - listed, listed - collected)
+
+
+def test_run_does_not_count_when_a_test_the_release_needs_is_missing():
+    expected = report.EXPECTED[26340]
+    ran = [_row(expected[0], "pass")]  # [patched] renamed, deselected or not collected
+    want = [f"{expected[1]} did not run: not collected, deselected or renamed"]
+    assert report.problems(ran, expected=expected) == want
+    assert report.problems(ran, allow_skips=True, expected=expected) == want  # skips may be allowed, absence not
+    assert report.problems([_row(t, "pass") for t in expected], expected=expected) == []
+
+
+def test_expected_tests_follow_the_release_and_the_mode():
+    from sglang_releases import unpack
+
+    kernel_0_5_2 = report.expected_tests(unpack("0.5.2"), kernel_only=True)
+    assert {t.split("::")[0] for t in kernel_0_5_2} == {"test_issue_9888", "test_issue_9521", "test_issue_9481",
+                                                         "test_issue_26340"}
+    assert all("::test_kernel_" in t for t in kernel_0_5_2) and len(kernel_0_5_2) == 10
+    assert len(report.expected_tests(unpack("0.5.2"), kernel_only=False)) == 20  # engine tests too
+    assert report.expected_tests(unpack("0.5.12.post1"), kernel_only=False) == report.EXPECTED[26340]
+
+
 def _gpu_regress(cwd, *args, **env):
     env = {**{k: v for k, v in os.environ.items() if k not in ("CI", ALLOW_SKIPS)}, "PYTHON": sys.executable,
            "CUDA_VISIBLE_DEVICES": "", **env}
@@ -443,6 +477,8 @@ def _installed_copy(site):
 
     pkg = site / "sglang_spec_patches"
     shutil.copytree(REPO / "sglang_spec_patches", pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("_sglang_spec_patches_start.py", "sglang_spec_patches.pth", "sglang_spec_patches.start"):
+        shutil.copyfile(REPO / name, site / name)
     for path in (REPO / "patches").glob("*/*"):
         if path.suffix in (".json", ".diff") or path.name == "fixed_when.py":
             (pkg / "patches" / path.parent.name).mkdir(parents=True, exist_ok=True)
@@ -455,6 +491,14 @@ def test_shim_origin_tells_an_installed_copy_that_differs(tmp_path):
 
     pkg = _installed_copy(tmp_path / "site")
     assert shim_origin.compare(pkg, REPO) == []
+    for name in shim_origin.START_FILES:  # the start-up files beside the package count too
+        start = tmp_path / "site" / name
+        original = start.read_bytes()
+        start.write_bytes(original + b"\n")
+        assert shim_origin.compare(pkg, REPO) == [f"../{name}"]
+        start.unlink()
+        assert shim_origin.compare(pkg, REPO) == [f"../{name}"]
+        start.write_bytes(original)
     diff = next(pkg.glob("patches/*/*.diff"))
     diff.write_text(diff.read_text() + "\n")
     assert shim_origin.compare(pkg, REPO) == [f"patches/{diff.parent.name}/{diff.name}"]
@@ -492,9 +536,9 @@ def test_only_the_sanitizers_own_evidence_proves_the_short_mask():
 
     short = {"short_by": 816, "plan_error": None}
     assert sanitizer_problems(False, SANITIZER_EXIT, short, SANITIZER_REPORT) == []
-    # A plan that raised - wrong API, JIT failure, out of memory - is no proof, whatever else happened.
+    # A plan that raised for its own reasons - wrong API, JIT failure - is no proof, whatever else happened.
     for error in ("TypeError: begin_forward() got an unexpected keyword argument 'custom_mask'",
-                  "RuntimeError: CUDA out of memory", "RuntimeError: JIT compilation failed"):
+                  "RuntimeError: JIT compilation failed"):
         raised = {"short_by": 816, "plan_error": error}
         assert sanitizer_problems(False, 1, raised, CLEAN_REPORT)
         assert sanitizer_problems(False, SANITIZER_EXIT, raised, SANITIZER_REPORT)
@@ -507,3 +551,193 @@ def test_only_the_sanitizers_own_evidence_proves_the_short_mask():
     assert sanitizer_problems(True, 0, full, "no sanitizer here")
     assert sanitizer_problems(True, 0, {"short_by": 0, "plan_error": "RuntimeError: boom"}, CLEAN_REPORT)
     assert sanitizer_problems(True, SANITIZER_EXIT, full, SANITIZER_REPORT)
+
+
+def test_a_cuda_error_after_the_sanitizers_read_still_proves_the_short_mask():
+    """What the first GPU run would have hit: the sanitizer ends the kernel (or, with its
+    default, the context) that read past the mask, so FlashInfer's plan raises a CUDA error
+    on its next call. Beside the sanitizer's own evidence that is the bug; without it, no."""
+    from test_issue_9481 import SANITIZER_EXIT, sanitizer_problems
+
+    raised = {"short_by": 816, "plan_error": "AcceleratorError: CUDA error: unspecified launch failure"}
+    assert sanitizer_problems(False, SANITIZER_EXIT, raised, SANITIZER_REPORT) == []
+    assert sanitizer_problems(False, 1, raised, "Traceback ... CUDA error")  # no sanitizer evidence
+    assert sanitizer_problems(False, SANITIZER_EXIT, raised, "========= ERROR SUMMARY: 1 error\n")  # not a read
+    assert sanitizer_problems(True, SANITIZER_EXIT, raised, SANITIZER_REPORT)  # never with the fix
+
+
+def test_sanitizer_runs_keep_the_context_and_judge_by_their_own_report():
+    import sanitizer
+
+    cmd = sanitizer.command("/cuda/bin/compute-sanitizer")
+    flags = dict(zip(cmd[1::2], cmd[2::2]))
+    assert flags["--destroy-on-device-error"] == "kernel" and flags["--tool"] == "memcheck"
+    assert flags["--error-exitcode"] == str(sanitizer.EXIT)
+    assert sanitizer.ENV == {"PYTORCH_NO_CUDA_MEMORY_CACHING": "1"}
+    write = SANITIZER_REPORT.replace("read of size 1", "write of size 4")
+    assert sanitizer.problems("write", False, sanitizer.EXIT, write) == []
+    assert sanitizer.problems("write", False, sanitizer.EXIT, SANITIZER_REPORT) == [
+        "no invalid global write in the sanitizer's report"]
+    assert sanitizer.problems("write", True, 0, CLEAN_REPORT) == []
+    assert sanitizer.problems("write", True, sanitizer.EXIT, write) == [
+        f"exit {sanitizer.EXIT}, expected 0", "the sanitizer reports 3 errors with the fix"]
+    assert sanitizer.problems("write", True, 0, "Traceback: no sanitizer") == [
+        "no compute-sanitizer summary in the output: the sanitizer did not run the script to its end"]
+
+
+def test_sanitizer_probe_tells_works_refused_blind_and_absent():
+    import sanitizer
+
+    write = SANITIZER_REPORT.replace("read of size 1", "write of size 4")
+    assert sanitizer.probe_verdict("/cs", sanitizer.EXIT, write)["state"] == sanitizer.WORKS
+    refused = "========= Error: Target application terminated before first instrumented API call\n" \
+              "========= Device not supported\n"
+    got = sanitizer.probe_verdict("/cs", 255, refused)
+    assert got["state"] == sanitizer.REFUSED and "Device not supported" in got["detail"]
+    assert sanitizer.probe_verdict("/cs", 0, CLEAN_REPORT)["state"] == sanitizer.BLIND
+    assert sanitizer.probe_verdict("/cs", None, "")["state"] == sanitizer.REFUSED  # timed out
+    assert sanitizer.probe_verdict(None, None, "")["state"] == sanitizer.ABSENT
+
+
+# --- device_check.py: every child's failure is a failed check, the report always written ---
+
+
+def _fake_check(script, **kw):
+    import kernel_checks
+
+    return kernel_checks.KernelCheck(26340, "draft-kv-indices-topk", str(script), judge=kernel_checks.problems_26340,
+                                     shown=("row_width",), **kw)
+
+
+def test_device_check_reads_only_a_whole_json_object():
+    import device_check
+
+    assert device_check.last_json('log\n{"a": 1}\n') == ({"a": 1}, None)
+    assert device_check.last_json("log only\n") == (None, "printed no JSON result")
+    out, why = device_check.last_json('{"a": 1, "b":\n')
+    assert out is None and why.startswith("printed an unreadable result")
+    assert device_check.last_json("[1, 2]\n{") [0] is None
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("print('{\"row_width\": 1')", "printed an unreadable result"),
+    ("print('{\"kernel_copied_prefix\": true}')", "the result lacks what the check reads (KeyError"),
+    ("import sys; print('Traceback: boom', file=sys.stderr); sys.exit(1)", "exit 1: Traceback: boom"),
+    ("print('nothing')", "printed no JSON result"),
+])
+def test_device_check_turns_a_bad_child_into_a_failed_check(tmp_path, body, expected):
+    import time
+
+    import device_check
+
+    script = tmp_path / "child.py"
+    script.write_text(body + "\n")
+    run = device_check.Run(_fake_check(script), "0.5.2", tmp_path, False)
+    row = device_check.run_one(run, "cpu", 4, dict(os.environ), time.monotonic() + 60)
+    assert row["outcome"] == "fail" and not row["passed"], row
+    assert any(expected in p for p in row["problems"]), row["problems"]
+    assert device_check.numbers(row) is not None  # the report can show it
+
+
+def test_device_check_writes_its_report_whatever_stops_it(tmp_path, monkeypatch):
+    import device_check
+
+    def broken(dry_run):
+        raise RuntimeError("torch import blew up")
+
+    monkeypatch.setattr(device_check, "environment", broken)
+    assert device_check.main(["--cpu-dry-run", "--out", str(tmp_path / "a")]) == 1
+    report = json.loads((tmp_path / "a" / "device-report.json").read_text())
+    assert report["verdict"] == "FAIL: the device check stopped: RuntimeError: torch import blew up"
+    assert "FAIL: the device check stopped" in (tmp_path / "a" / "device-report.md").read_text()
+
+    # A run that raises in this process (not in its child) becomes a failed row; the others stand.
+    monkeypatch.setattr(device_check, "environment", lambda dry_run: ({"python": "3"}, None, None))
+    monkeypatch.setattr(device_check.device_folder, "read_manifest", lambda d: {
+        "releases": {"0.5.2": "x"}, "unipatch": "u", "packaging": "p"})
+    monkeypatch.setattr(device_check.device_folder, "extract_source", lambda *a: None)
+    monkeypatch.setattr(device_check.device_folder, "planned", lambda root: None)
+    check = _fake_check(tmp_path / "none.py")
+    monkeypatch.setattr(device_check.kernel_checks, "ALL", [check])
+    monkeypatch.setattr(device_check, "runs_for", lambda c, v, root, plan: [
+        device_check.Run(c, v, root, False), device_check.Run(c, v, root, True)])
+
+    def run_one(run, *args):
+        if run.patched:
+            raise ZeroDivisionError("in the judge")
+        return {**device_check.row_of(run), "outcome": "pass", "passed": True, "problems": [], "seconds": 1}
+
+    monkeypatch.setattr(device_check, "run_one", run_one)
+    assert device_check.main(["--cpu-dry-run", "--out", str(tmp_path / "b"), "--releases", "0.5.2"]) == 1
+    report = json.loads((tmp_path / "b" / "device-report.json").read_text())
+    assert [(r["patched"], r["outcome"]) for r in report["checks"]] == [(False, "pass"), (True, "fail")]
+    assert report["checks"][1]["problems"] == [
+        "the device check failed running it: ZeroDivisionError: in the judge"]
+    assert report["verdict"] == "FAIL: 1 of 2 checks"
+
+
+class _Plan:
+    """Stand-in for an engine plan: one fix's decision, and the fixes applied per file."""
+
+    def __init__(self, state, applied):
+        self.state, self.applied = state, applied
+
+    def decision(self, fix):
+        return types.SimpleNamespace(state=self.state, reason="release carries the upstream fix: ...")
+
+    def fixes_for(self, relpath):
+        return self.applied.get(relpath, [])
+
+
+def test_a_check_whose_fix_is_not_here_yet_says_so():
+    import device_check
+    import kernel_checks
+
+    check = kernel_checks.ROWS_CAPTURE_BS
+    target = check.target_file
+    applies = _Plan("applies", {target: ["draft-kv-indptr-capture-bs"]})
+    assert [r.patched for r in device_check.runs_for(check, "0.5.12.post1", Path("."), applies)] == [False, True]
+    # 0.5.15.post1 before the fix's new families: the bug is known there, the fix is not in the plan.
+    waiting = device_check.runs_for(check, "0.5.15.post1", Path("."), _Plan("not-applicable", {}))
+    assert [(r.patched, bool(r.awaiting)) for r in waiting] == [(False, False), (True, True)]
+    assert "draft-kv-indptr-capture-bs: not-applicable" in waiting[1].awaiting
+    assert device_check.runs_for(check, "0.5.9", Path("."), _Plan("not-applicable", {})) == []
+    # The Triton check names no fix: any fix of this checkout on triton_backend.py serves.
+    triton = kernel_checks.ROWS_TRITON
+    some_fix = _Plan("applies", {triton.target_file: ["triton-draft-kv-indptr"]})
+    assert [r.awaiting for r in device_check.runs_for(triton, "0.5.15.post1", Path("."), some_fix)] == [None, None]
+    row = device_check.run_one(waiting[1], "cpu", 4, {}, 0)
+    assert row["outcome"] == "awaiting-fix" and row["problems"] == [waiting[1].awaiting]
+
+    rows = [{"outcome": "pass"}, {"outcome": "awaiting-fix"}, {"outcome": "not-run"}]
+    assert device_check.verdict({"checks": rows}, False, False) == (
+        "PASS: 1 checks; 1 awaiting a fix not in this checkout; 1 sanitizer checks not run", 0)
+    assert device_check.verdict({"checks": rows}, False, True)[1] == 1  # --require-fixes
+    assert device_check.verdict({"checks": rows[1:]}, False, False)[1] == 1  # nothing passed
+
+
+def test_a_refused_sanitizer_leaves_its_checks_not_run_and_named():
+    import time
+
+    import device_check
+    import kernel_checks
+
+    run = device_check.Run(kernel_checks.MEMCHECK_26340, "0.5.12.post1", Path("."), False)
+    refused = {"state": "refused", "detail": "exit 255: Device not supported"}
+    row = device_check.run_one(run, "cuda", 4, {}, time.monotonic() + 60, lambda: refused)
+    assert row["outcome"] == "not-run" and row["problems"] == ["compute-sanitizer refused: exit 255: Device not supported"]
+    assert kernel_checks.MEMCHECK_26340.argv(".", False, "cuda")[-1] == "--no-guard-band"
+
+
+def test_a_kernel_the_sanitizer_ended_need_not_have_copied_its_prefix():
+    """Unpatched under memcheck the kernel is ended at its first invalid write, so request
+    0's programs may never run: only there is the copied prefix not required."""
+    import kernel_checks
+
+    out = {"kernel_copied_prefix": False, "guard_band": False, "past_buffer": None, "row_width": 32768,
+           "last_row_needs": 48096, "fixes_in_file": ["draft-kv-indices-topk"]}
+    assert kernel_checks.problems_26340(out, False) == []
+    assert kernel_checks.problems_26340({**out, "guard_band": True, "past_buffer": 15328}, False) == [
+        "the kernel did not copy request 0's req_to_token prefix"]
+    assert "the kernel did not copy request 0's req_to_token prefix" in kernel_checks.problems_26340(
+        {**out, "row_width": 131072}, True)

@@ -81,6 +81,8 @@ def run(root, patched, device, draft_tokens, seq_lens, with_flashinfer, workdir)
     out = {
         "release": src.tree.version(), "patched": patched, "fixes_in_file": src.fixes_applied(relpath),
         "device": device, "draft_tokens": d, "raw_bs": raw_bs, "bs": bs, "fill": fill,
+        # rows the real generate_attn_arg_prefill returned indptrs for (bs when it saw the padded batch)
+        "qo_indptr_rows": int(qo_indptr.numel()) - 1, "kv_indptr_rows": int(kv_indptr.numel()) - 1,
         "mask_numel": int(custom_mask.numel()), "mask_indptr_end": needed,
         "short_by": max(needed - int(custom_mask.numel()), 0), "kernel_copied_prefix": copied,
         "flashinfer": None, "plan_error": None,
@@ -97,7 +99,7 @@ def run(root, patched, device, draft_tokens, seq_lens, with_flashinfer, workdir)
                                   HEAD_DIM, 1, q_data_type=torch.bfloat16, kv_data_type=torch.bfloat16,
                                   custom_mask=custom_mask, non_blocking=True)
             torch.cuda.synchronize()
-        except Exception as exc:  # recorded for the report; the test never takes it for the bug's evidence
+        except Exception as exc:  # recorded; counts only beside the sanitizer's own evidence (test_issue_9481)
             out["plan_error"] = f"{type(exc).__name__}: {exc}"
     return out
 
