@@ -281,6 +281,10 @@ class SourceTree:
         found = self.source(relpath)
         return None if found is None else found.text
 
+    def files_read(self) -> set[str]:
+        """The files this tree was asked for that exist (readable or not)."""
+        return {rel for rel, found in self._files.items() if found is not None}
+
     def text_or_empty(self, relpath: str) -> str:
         """The file's text, or "" when it is absent or unreadable: for reports that only
         look for a name (the plugin loader, an environment variable), never for a fix."""

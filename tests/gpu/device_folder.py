@@ -42,7 +42,7 @@ def subset_of_wheel(wheel: Path, dest: Path) -> dict:
         zf.extractall(tmp)
         tree = engine.SourceTree(tmp)
         plan = engine.plan(tree, disabled=())
-        read = {rel for rel, text in tree._texts.items() if text is not None}
+        read = tree.files_read()
         for patched in (False, True):  # and what the scripts take out of it, helpers included
             sources = real_code.Sources(tmp, patched)
             for name in real_code.LOCATIONS:
@@ -50,7 +50,7 @@ def subset_of_wheel(wheel: Path, dest: Path) -> dict:
                     real_code.reach(sources, name)
                 except LookupError:
                     pass  # not in this release
-            read |= {rel for rel, text in sources.tree._texts.items() if text is not None}
+            read |= sources.tree.files_read()
         keep = sorted({n for n in names if carried(n)} | read)
         with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as out:
             for name in keep:
