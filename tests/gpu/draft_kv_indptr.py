@@ -99,6 +99,8 @@ class StandInStepBackend:
 
     def __init__(self, model_runner, skip_prefill=False, kv_indptr_buf=None, kv_last_page_len_buf=None, **kwargs):
         self.max_context_len = model_runner.model_config.context_len
+        self.kv_indptr = kv_indptr_buf
+        self.window_kv_indptr = None  # as the real TritonAttnBackend without a sliding window
 
     def get_cuda_graph_seq_len_fill_value(self):
         return 1
