@@ -27,6 +27,9 @@ fast_topk = _stub("fast_topk")
 # linear-attention backend reaches.
 causal_conv1d_fwd = _stub("causal_conv1d_fwd")
 causal_conv1d_update = _stub("causal_conv1d_update")
+# Imported at module level by the FA3 backend (layers/attention/flashattention_backend.py,
+# 0.5.13 on), which fa3-swa-draft-step-loc patches.
+merge_state_v2 = _stub("merge_state_v2")
 
 
 class _StubOps:
