@@ -503,11 +503,11 @@ def test_plans_of_damaged_trees(version, damaged_release):
           f"({time.process_time() - cpu:.1f} s CPU)")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("version", RELEASES)
 IMPORT_CASES = 48  # damaged imports checked per release
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("version", RELEASES)
 def test_imports_of_damaged_trees(version, damaged_release, cpu_env, tmp_path):
     """Wherever ``import M`` works with the shim off, it works with the shim on: one child
     imports the damaged module after each damage, off and on (tests/damaged_imports.py)."""
